@@ -1,0 +1,1 @@
+"""Singer target that loads records into Salesforce."""
