@@ -1,0 +1,215 @@
+"""The HTTP client: one ``requests.Session``, retries, error parsing, API usage accounting.
+
+Retry policy (salesforce-api.md 8.4): transient failures (connection errors, 420/500/502/503/504,
+the concurrent-request 403) are sent again with exponential backoff and full jitter; a 401 is
+answered by one re-authentication and one replay; the daily-allocation 403 and everything else
+surface at once. A call that is not idempotent (a create) is only sent again when it cannot have
+been applied: Salesforce may have committed a create whose answer was lost.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import backoff
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from target_salesforce_out.auth import Authenticator
+from target_salesforce_out.errors import (
+    ApiBudgetExceededError,
+    ApiLimitError,
+    ConnectionFailedError,
+    ErrorDetail,
+    OutcomeUnknownError,
+    SalesforceApiError,
+    SessionExpiredError,
+    TransientApiError,
+)
+
+USER_AGENT = "target-salesforce-out"
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_TRANSIENT_STATUS = frozenset({420, 500, 502, 503, 504})
+_DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
+
+
+def parse_errors(response: requests.Response) -> list[ErrorDetail]:
+    """Parse a REST error array (``errorCode``); tolerate HTML and empty bodies on 5xx."""
+    try:
+        payload = response.json()
+    except ValueError:
+        text = response.text.strip()[:200]
+        return [ErrorDetail(f"HTTP_{response.status_code}", text or response.reason or "")]
+    items = payload if isinstance(payload, list) else [payload]
+    errors = []
+    for item in items:
+        if isinstance(item, dict):
+            code = item.get("errorCode") or item.get("statusCode") or item.get("error")
+            message = item.get("message") or item.get("error_description") or ""
+            fields = item.get("fields") or ()
+            errors.append(ErrorDetail(str(code or "UNKNOWN"), str(message), tuple(fields)))
+        else:
+            # A 300 answer to an upsert is a list of record URLs.
+            errors.append(ErrorDetail(f"HTTP_{response.status_code}", str(item)))
+    return errors
+
+
+class SalesforceClient:
+    """Sends REST and Bulk API calls for the whole run; safe to share between threads."""
+
+    def __init__(
+        self,
+        auth: Authenticator,
+        http: requests.Session,
+        *,
+        api_version: str,
+        timeout: float = 120.0,
+        max_tries: int = 6,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 60.0,
+        max_api_usage_percent: float | None = None,
+    ) -> None:
+        """Configure retries and the API budget; no call is made here."""
+        self.auth = auth
+        self.http = http
+        self.api_version = api_version
+        self.timeout = timeout
+        self.max_api_usage_percent = max_api_usage_percent
+        self._lock = threading.Lock()
+        self.api_calls = 0
+        self.retries = 0
+        self.usage_used: int | None = None
+        self.usage_limit: int | None = None
+        self._send_retrying = backoff.on_exception(
+            backoff.expo,
+            (TransientApiError, ConnectionFailedError),
+            max_tries=max_tries,
+            jitter=backoff.full_jitter,
+            factor=backoff_factor,
+            max_value=backoff_max,
+            on_backoff=self._count_retry,
+            raise_on_giveup=True,
+        )(self._send_once)
+
+    @property
+    def data_path(self) -> str:
+        """Path prefix of the versioned REST API."""
+        return f"/services/data/v{self.api_version}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        accept: str = "application/json",
+    ) -> requests.Response:
+        """Send one API call (retrying as the module docstring says) and return a 2xx/3xx answer.
+
+        ``path`` is relative to ``/services/data/vXX.X`` unless it starts with ``/services/``
+        (as ``nextRecordsUrl`` does).
+        """
+        full_path = path if path.startswith("/services/") else self.data_path + path
+        headers = {
+            "Accept": accept,
+            "Sforce-Call-Options": f"client={USER_AGENT}",
+            "User-Agent": USER_AGENT,
+        }
+        if body is not None:
+            headers["Content-Type"] = content_type
+        session = self.auth.session()
+        try:
+            return self._send_retrying(
+                method, full_path, session.instance_url, session.access_token,
+                body, headers, params, idempotent,
+            )
+        except SessionExpiredError:
+            session = self.auth.refresh(session.access_token)
+            return self._send_retrying(
+                method, full_path, session.instance_url, session.access_token,
+                body, headers, params, idempotent,
+            )
+
+    def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET a JSON resource."""
+        return self.request("GET", path, params=params).json()
+
+    def _count_retry(self, details: Any) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def _reserve_call(self) -> None:
+        with self._lock:
+            percent = self.max_api_usage_percent
+            if percent is not None and self.usage_used is not None and self.usage_limit:
+                if self.usage_used + 1 > self.usage_limit * percent / 100.0:
+                    raise ApiBudgetExceededError(self.usage_used, self.usage_limit, percent)
+                # Count the call as used now so concurrent callers see it before its answer.
+                self.usage_used += 1
+            self.api_calls += 1
+
+    def _note_usage(self, response: requests.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match is None:
+            return
+        used, limit = int(match.group(1)), int(match.group(2))
+        with self._lock:
+            self.usage_used = max(used, self.usage_used or 0)
+            self.usage_limit = limit
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        instance_url: str,
+        token: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        params: Mapping[str, str] | None,
+        idempotent: bool,
+    ) -> requests.Response:
+        self._reserve_call()
+        try:
+            response = self.http.request(
+                method,
+                instance_url + path,
+                data=body,
+                params=params,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if idempotent or _never_sent(exc):
+                raise ConnectionFailedError(str(exc)) from None
+            raise OutcomeUnknownError(method, path, type(exc).__name__) from None
+        self._note_usage(response)
+        status = response.status_code
+        if status < 400:
+            return response
+        errors = parse_errors(response)
+        first = errors[0]
+        if status == 401:
+            raise SessionExpiredError(status, method, path, errors)
+        if status == 403 and first.code == "REQUEST_LIMIT_EXCEEDED":
+            if first.message.startswith(_DAILY_LIMIT_MESSAGE):
+                raise ApiLimitError(status, method, path, errors)
+            raise TransientApiError(status, method, path, errors)
+        if status in _TRANSIENT_STATUS:
+            if idempotent or status == 503:
+                raise TransientApiError(status, method, path, errors)
+            raise OutcomeUnknownError(method, path, f"HTTP {status} {first.code}")
+        raise SalesforceApiError(status, method, path, errors)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the connection failed before any byte of the request reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError)

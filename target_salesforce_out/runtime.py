@@ -1,0 +1,104 @@
+"""The objects one run shares across sinks: client, describe cache, report, worker pool."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import requests
+
+from target_salesforce_out.auth import Authenticator
+from target_salesforce_out.client import SalesforceClient
+from target_salesforce_out.describe import DescribeCache, ObjectInfo
+from target_salesforce_out.errors import ConfigError, SalesforceApiError
+from target_salesforce_out.reporting import RunReport
+from target_salesforce_out.settings import DEFAULT_API_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_salesforce_out.sinks.base import SalesforceSink
+
+T = TypeVar("T")
+
+
+class Runtime:
+    """Built from the validated config; makes no network call until a sink needs one."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """Create the HTTP session, authenticator, client and report."""
+        self.config = config
+        self.http = requests.Session()
+        self.http.headers["User-Agent"] = "target-salesforce-out"
+        self.auth = Authenticator(config, self.http, timeout=60.0)
+        self.client = SalesforceClient(
+            self.auth,
+            self.http,
+            api_version=str(config.get("api_version") or DEFAULT_API_VERSION),
+            max_api_usage_percent=config.get("max_api_usage_percent"),
+        )
+        self.describe = DescribeCache(self.client)
+        self.dry_run = bool(config.get("dry_run"))
+        self.on_record_error = str(config.get("on_record_error") or "fail")
+        self.max_concurrency = int(config.get("max_concurrency") or 4)
+        self.report = RunReport(
+            config.get("dead_letter_path"), config.get("report_path"), dry_run=self.dry_run
+        )
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.sinks: list[SalesforceSink] = []
+
+    def describe_object(self, stream_name: str, sobject: str | None) -> ObjectInfo:
+        """The object a stream loads into: ``sobject`` if set, else matched by name."""
+        name = sobject or self.describe.resolve_object_name(stream_name)
+        if name is None:
+            raise ConfigError(
+                f"stream {stream_name!r}: no Salesforce object is named or labelled like it; "
+                "set streams.<stream>.sobject to the object's API name"
+            )
+        try:
+            return self.describe.sobject(name)
+        except SalesforceApiError as exc:
+            if exc.status == 404:
+                raise ConfigError(
+                    f"stream {stream_name!r}: object {name!r} does not exist or this user "
+                    "cannot see it"
+                ) from None
+            raise
+
+    def register_sink(self, sink: SalesforceSink) -> None:
+        """Remember every sink (for dependency ordering between streams)."""
+        self.sinks.append(sink)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn`` on the shared pool: at most ``max_concurrency`` calls in flight."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency, thread_name_prefix="salesforce-call"
+                )
+            return self._pool.submit(fn, *args)
+
+    def progress(self) -> None:
+        """Log a progress line when one is due."""
+        self.report.maybe_log_progress(self.client.api_calls, self.usage_text())
+
+    def usage_text(self) -> str:
+        """``used/limit`` from the latest ``Sforce-Limit-Info``, or ``unknown``."""
+        used, limit = self.client.usage_used, self.client.usage_limit
+        return f"{used}/{limit}" if used is not None else "unknown"
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """Stop workers, write the report, close the session."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+        report = self.report.finish(
+            status=status,
+            api_calls=self.client.api_calls,
+            usage=(self.client.usage_used, self.client.usage_limit),
+        )
+        self.http.close()
+        return report

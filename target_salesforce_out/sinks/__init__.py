@@ -1,0 +1,1 @@
+"""Sinks: one per API (REST sObject Collections, Bulk API 2.0)."""

@@ -1,0 +1,193 @@
+"""What every sink shares: setup against describe, record checks, rejection, batch outcome.
+
+Records are checked against their SCHEMA here rather than by singer-sdk's validator so that an
+invalid record is dead-lettered like any other rejected record instead of ending the run, and
+the run's outcome (``on_record_error``) is decided once per batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from jsonschema.validators import validator_for
+from singer_sdk.sinks import BatchSink
+
+from target_salesforce_out.errors import ConfigError, ErrorDetail, RecordsFailedError
+from target_salesforce_out.mapping import RecordMapper, RecordRejectedError
+from target_salesforce_out.settings import stream_settings
+
+if TYPE_CHECKING:
+    from target_salesforce_out.runtime import Runtime
+
+# A record that failed a check before it reached process_record carries its error here.
+_REJECTION = "__target_salesforce_out_rejection__"
+
+Item = tuple[dict[str, Any], dict[str, Any]]  # (record as received, converted fields)
+
+
+class SalesforceSink(BatchSink):
+    """Base of the REST and Bulk sinks."""
+
+    def __init__(
+        self,
+        target: Any,
+        stream_name: str,
+        schema: dict[str, Any],
+        key_properties: list[str] | None,
+    ) -> None:
+        """Describe the object and resolve every property before the first record is read."""
+        self.runtime: Runtime = target.runtime
+        super().__init__(target, stream_name, schema, key_properties)
+        self.settings = stream_settings(dict(target.config), stream_name)
+        self.obj = self.runtime.describe_object(stream_name, self.settings.sobject)
+        self.mapper = RecordMapper(
+            stream_name,
+            self.settings,
+            self.obj,
+            list(schema.get("properties") or {}),
+            self.runtime.describe.sobject,
+            key_properties or (),
+        )
+        self._check_operation()
+        self._schema_validator = validator_for(schema)(schema)
+        self._failures_lock = threading.Lock()
+        self._batch_failures = 0
+        stats = self.runtime.report.stream(stream_name)
+        stats.sobject, stats.api, stats.operation = self.obj.name, self.settings.api, self.settings.operation
+        self.runtime.register_sink(self)
+
+    def _check_operation(self) -> None:
+        op, obj = self.settings.operation, self.obj
+        allowed = {
+            "insert": obj.createable,
+            "update": obj.updateable,
+            "upsert": obj.createable and obj.updateable,
+            "delete": obj.deletable,
+            "hard_delete": obj.deletable,
+        }
+        if not allowed[op]:
+            raise ConfigError(f"stream {self.stream_name!r}: {obj.name} does not allow {op}")
+
+    # singer-sdk hooks ------------------------------------------------------------------
+
+    def get_validator(self) -> None:  # type: ignore[override]
+        """Validation is done in :meth:`_validate_and_parse` so failures can be dead-lettered."""
+        return
+
+    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not self._schema_validator.is_valid(record):
+            error = next(iter(self._schema_validator.iter_errors(record)))
+            prop = str(error.absolute_path[0]) if error.absolute_path else ""
+            where = ".".join(str(p) for p in error.absolute_path) or "(record)"
+            record[_REJECTION] = ErrorDetail(
+                "INVALID_RECORD",
+                f"property {where!r} does not match the stream schema: {error.message}",
+                tuple(self._field_names(prop)),
+            )
+            return record
+        try:
+            self._parse_timestamps_in_record(record, self.schema, self.datetime_error_treatment)
+        except Exception as exc:  # noqa: BLE001 - singer-sdk raises several types here
+            record[_REJECTION] = ErrorDetail("INVALID_RECORD", f"bad date or time: {exc}")
+        return record
+
+    def _singer_validate_message(self, record: dict[str, Any]) -> None:
+        missing = [k for k in self.key_properties if k not in record]
+        if missing and _REJECTION not in record:
+            record[_REJECTION] = ErrorDetail(
+                "INVALID_RECORD", f"key properties missing from the record: {', '.join(missing)}"
+            )
+
+    def _field_names(self, prop: str) -> list[str]:
+        return [c.field.name for c in self.mapper.columns if c.prop == prop]
+
+    @property
+    def max_size(self) -> int:
+        """Records buffered before a drain: several calls' worth so they can overlap."""
+        return self.settings.effective_batch_size * self.runtime.max_concurrency
+
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        """Convert one record, or reject it with its reason."""
+        self.runtime.report.add(self.stream_name, received=1)
+        rejection = record.pop(_REJECTION, None)
+        if rejection is not None:
+            message = (
+                f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: "
+                f"{rejection.message}"
+            )
+            detail = ErrorDetail(rejection.code, message, rejection.fields)
+            self.reject(record, detail, source="target")
+            return
+        try:
+            prepared = self.mapper.convert(record)
+        except RecordRejectedError as exc:
+            self.reject(record, exc.detail, source="target")
+            return
+        context.setdefault("items", []).append((record, prepared))
+
+    def process_batch(self, context: dict[str, Any]) -> None:
+        """Write the batch, then apply ``on_record_error`` to what failed."""
+        items: list[Item] = context.get("items") or []
+        if items:
+            if self.runtime.dry_run:
+                self.dry_run_batch(items)
+            else:
+                self.write_batch(items)
+        self.runtime.progress()
+        with self._failures_lock:
+            failed, self._batch_failures = self._batch_failures, 0
+        if failed and self.runtime.on_record_error == "fail":
+            raise RecordsFailedError(
+                f"stream {self.stream_name!r}: {failed} record(s) rejected in this batch "
+                "(on_record_error is fail); see the dead-letter file and the run report"
+            )
+
+    # for subclasses ----------------------------------------------------------------------
+
+    def write_batch(self, items: list[Item]) -> None:
+        """Send the batch to Salesforce; count and reject per record."""
+        raise NotImplementedError
+
+    def dry_run_batch(self, items: list[Item]) -> None:
+        """Count what the batch would do without writing anything."""
+        raise NotImplementedError
+
+    def reject(
+        self,
+        record: dict[str, Any],
+        detail: ErrorDetail,
+        *,
+        source: str,
+        job_id: str | None = None,
+    ) -> None:
+        """Dead-letter ``record`` and count it against the current batch (thread-safe)."""
+        self.runtime.report.reject(
+            self.stream_name,
+            record,
+            detail,
+            source=source,
+            sobject=self.obj.name,
+            operation=self.settings.operation,
+            job_id=job_id,
+        )
+        with self._failures_lock:
+            self._batch_failures += 1
+
+
+def split_rounds(items: list[Item], key_of: Any) -> Iterator[list[Item]]:
+    """Split so no key appears twice in a round; rounds run in order, so the last write wins."""
+    rounds: list[list[Item]] = []
+    seen: dict[Any, int] = {}
+    for item in items:
+        key = key_of(item)
+        if key is None:
+            index = 0
+        else:
+            index = seen.get(key, -1) + 1
+            seen[key] = index
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(item)
+    yield from rounds

@@ -1,0 +1,269 @@
+"""REST sink: sObject Collections, 200 records a call, results mapped back by position.
+
+A sink batch holds several calls' worth of records. It is cut into rounds in which no key
+appears twice (so the last write for a key lands last), each round into calls of
+``batch_size`` records that run concurrently on the shared pool. Records that fail with a
+transient per-record error (a row lock, say) are sent again on their own, with backoff; the
+rest of the call is not resent.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from target_salesforce_out.errors import (
+    ApiLimitError,
+    ErrorDetail,
+    OutcomeUnknownError,
+    SalesforceApiError,
+    SessionExpiredError,
+    TransientApiError,
+)
+from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
+from target_salesforce_out.soql import find_ids, key_of
+from target_salesforce_out.wire import encode_collection
+
+RECORD_RETRIES = 4
+RECORD_RETRY_BASE_SECONDS = 0.5
+_RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "ALL_OR_NONE_OPERATION_ROLLED_BACK"})
+
+Request = Callable[[list[Item]], list[dict[str, Any]]]
+
+
+def is_retryable(error: ErrorDetail, operation: str, attempt: int) -> bool:
+    """Per-record errors worth sending again (salesforce-api.md 8.4, point 4)."""
+    if error.code in _RETRYABLE_CODES:
+        return True
+    if error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" and "UNABLE_TO_LOCK_ROW" in error.message:
+        return True
+    # Two concurrent upserts of one new key: the loser's single retry becomes an update.
+    return (
+        error.code == "DUPLICATE_VALUE"
+        and operation == "upsert"
+        and attempt == 0
+        and not error.message.startswith("Duplicate external id specified")
+    )
+
+
+def record_errors(result: dict[str, Any]) -> list[ErrorDetail]:
+    """The ``errors`` of one Collections result (``statusCode`` envelope)."""
+    errors = [
+        ErrorDetail(
+            str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+            str(e.get("message") or ""),
+            tuple(e.get("fields") or ()),
+        )
+        for e in result.get("errors") or ()
+    ]
+    return errors or [ErrorDetail("UNKNOWN", "Salesforce reported a failure without an error")]
+
+
+class RestSink(SalesforceSink):
+    """Loads a stream through sObject Collections."""
+
+    def write_batch(self, items: list[Item]) -> None:
+        """Send ``items`` with the stream's operation."""
+        op = self.settings.operation
+        key = self.mapper.key_column
+        if op == "upsert" and key is not None:
+            self._run(items, self._upsert_call, key.name)
+        elif op == "upsert":
+            # Upsert by Id with no Id property: every record is new.
+            self._run(items, self._create_call, None)
+        elif op == "insert":
+            self._run(items, self._create_call, None)
+        elif op == "update":
+            self._run(self._with_ids(items), self._update_call, "Id")
+        else:
+            self._run(self._with_ids(items), self._delete_call, "Id")
+
+    def dry_run_batch(self, items: list[Item]) -> None:
+        """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
+        op, stream = self.settings.operation, self.stream_name
+        if op == "insert":
+            self.runtime.report.add(stream, would_create=len(items))
+            return
+        found = self._existing(items)
+        key = self._key_name()
+        for record, fields in items:
+            exists = key is not None and fields.get(key) is not None and key_of(
+                fields[key], is_id=key == "Id"
+            ) in found
+            if op == "upsert":
+                self.runtime.report.add(stream, **{"would_update" if exists else "would_create": 1})
+            elif not exists:
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", f"no {self.obj.name} has {key}={fields.get(key)!r}"),
+                    source="dry_run",
+                )
+            else:
+                self.runtime.report.add(stream, **{"would_update" if op == "update" else "would_delete": 1})
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _key_name(self) -> str | None:
+        key = self.mapper.key_column
+        return key.name if key is not None else None
+
+    def _existing(self, items: list[Item]) -> dict[str, list[str]]:
+        key = self._key_name()
+        if key is None:
+            return {}
+        values = [fields[key] for _, fields in items if fields.get(key) is not None]
+        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
+
+    def _with_ids(self, items: list[Item]) -> list[Item]:
+        """Records keyed by ``Id`` pass through; others get theirs from one lookup per batch."""
+        key = self._key_name()
+        if key == "Id":
+            missing = [item for item in items if not item[1].get("Id")]
+            for record, _ in missing:
+                self.reject(record, self._no_key("Id"), source="target")
+            return [item for item in items if item[1].get("Id")]
+        assert key is not None
+        found = self._existing(items)
+        ready: list[Item] = []
+        for record, fields in items:
+            value = fields.get(key)
+            ids = found.get(key_of(value)) if value is not None else None
+            if value is None:
+                self.reject(record, self._no_key(key), source="target")
+            elif not ids:
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", self._message(record, f"no {self.obj.name} has {key}={value!r}"), (key,)),
+                    source="target",
+                )
+            elif len(ids) > 1:
+                self.reject(
+                    record,
+                    ErrorDetail(
+                        "DUPLICATE_EXTERNAL_ID",
+                        self._message(record, f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"),
+                        (key,),
+                    ),
+                    source="target",
+                )
+            else:
+                ready.append((record, {**fields, "Id": ids[0]}))
+        return ready
+
+    def _message(self, record: dict[str, Any], text: str) -> str:
+        return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
+
+    def _no_key(self, key: str) -> ErrorDetail:
+        return ErrorDetail(
+            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
+        )
+
+    def _upsert_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
+        key = self._key_name()
+        body = encode_collection(self.obj.name, [fields for _, fields in chunk])
+        response = self.runtime.client.request(
+            "PATCH", f"/composite/sobjects/{self.obj.name}/{key}", body=body
+        )
+        return list(response.json())
+
+    def _create_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
+        body = encode_collection(self.obj.name, [fields for _, fields in chunk])
+        response = self.runtime.client.request("POST", "/composite/sobjects", body=body, idempotent=False)
+        return list(response.json())
+
+    def _update_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
+        records = [{("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk]
+        body = encode_collection(self.obj.name, records)
+        response = self.runtime.client.request("PATCH", "/composite/sobjects", body=body)
+        return list(response.json())
+
+    def _delete_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
+        ids = ",".join(str(fields["Id"]) for _, fields in chunk)
+        response = self.runtime.client.request(
+            "DELETE", "/composite/sobjects", params={"ids": ids, "allOrNone": "false"}
+        )
+        return list(response.json())
+
+    # -- execution -------------------------------------------------------------------------
+
+    def _run(self, items: list[Item], request: Request, key: str | None) -> None:
+        size = self.settings.effective_batch_size
+
+        def key_value(item: Item) -> Any:
+            if key is None:
+                return None
+            value = item[1].get(key)
+            return None if value is None else key_of(value, is_id=key == "Id")
+
+        for round_items in split_rounds(items, key_value):
+            futures: list[Future[None]] = [
+                self.runtime.submit(self._send, round_items[i : i + size], request)
+                for i in range(0, len(round_items), size)
+            ]
+            errors = [f.exception() for f in futures]
+            for error in errors:
+                if error is not None:
+                    raise error
+
+    def _send(self, chunk: list[Item], request: Request) -> None:
+        op = self.settings.operation
+        pending = chunk
+        for attempt in range(RECORD_RETRIES + 1):
+            results = self._call(pending, request)
+            if results is None:
+                return
+            self.runtime.report.add(self.stream_name, sent=len(pending) if attempt == 0 else 0)
+            retry: list[Item] = []
+            for item, result in zip(pending, results, strict=True):
+                if result.get("success"):
+                    self._count(result)
+                    continue
+                errors = record_errors(result)
+                if attempt < RECORD_RETRIES and is_retryable(errors[0], op, attempt):
+                    retry.append(item)
+                else:
+                    self.reject(item[0], errors[0], source="salesforce")
+            if not retry:
+                return
+            self.runtime.report.add(self.stream_name, retried=len(retry))
+            delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
+            time.sleep(random.uniform(delay / 2, delay))
+            pending = retry
+
+    def _call(self, chunk: list[Item], request: Request) -> list[dict[str, Any]] | None:
+        """One Collections call; None when every record of it was rejected instead."""
+        try:
+            results = request(chunk)
+        except (TransientApiError, ApiLimitError, SessionExpiredError):
+            raise
+        except OutcomeUnknownError as exc:
+            for record, _ in chunk:
+                self.reject(
+                    record,
+                    ErrorDetail("OUTCOME_UNKNOWN", f"{exc}. Check the org for this record before loading it again."),
+                    source="target",
+                )
+            return None
+        except SalesforceApiError as exc:
+            for record, _ in chunk:
+                self.reject(record, ErrorDetail(exc.error_code, exc.error_message, tuple(exc.fields)), source="salesforce")
+            return None
+        if len(results) != len(chunk):
+            raise SalesforceApiError(
+                200, "Collections", self.obj.name,
+                [ErrorDetail("UNEXPECTED_RESPONSE", f"{len(results)} results for {len(chunk)} records")],
+            )
+        return results
+
+    def _count(self, result: dict[str, Any]) -> None:
+        op = self.settings.operation
+        if op == "delete":
+            self.runtime.report.add(self.stream_name, deleted=1)
+        elif op == "update" or (op == "upsert" and result.get("created") is False):
+            self.runtime.report.add(self.stream_name, updated=1)
+        else:
+            self.runtime.report.add(self.stream_name, created=1)
+

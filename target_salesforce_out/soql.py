@@ -1,0 +1,107 @@
+"""SOQL text built safely: every literal goes through :func:`quote`.
+
+Lookups put many values in one ``IN (...)`` clause; :func:`in_chunks` keeps each query's
+URL-encoded length under the limit that leaves room for the host, headers and token within
+Salesforce's 16,384-byte URI+headers cap (salesforce-api.md 6.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import quote_plus
+
+from target_salesforce_out.client import SalesforceClient
+from target_salesforce_out.ids import to18
+
+# URL-encoded query length per request: leaves ~4 KB of the 16,384 bytes for everything else.
+MAX_ENCODED_QUERY = 12_000
+# Salesforce's limit on one string literal in a WHERE clause.
+MAX_LITERAL_CHARS = 4_000
+
+_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+_TABLE = str.maketrans(_ESCAPES)
+
+
+def quote(value: str) -> str:
+    """A SOQL string literal: single quotes, with the documented escapes (6.4)."""
+    return "'" + value.translate(_TABLE) + "'"
+
+
+def literal(value: Any) -> str:
+    """A SOQL literal for a converted value: strings quoted, booleans/numbers bare."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if hasattr(value, "as_tuple"):  # Decimal
+        return format(value, "f")
+    return quote(text)
+
+
+def in_chunks(prefix: str, field: str, literals: Sequence[str], suffix: str = "") -> Iterator[tuple[str, int, int]]:
+    """Yield ``(soql, start, end)``: ``prefix WHERE field IN (literals[start:end]) suffix``.
+
+    Each query stays under :data:`MAX_ENCODED_QUERY` once URL-encoded.
+    """
+    head = f"{prefix} WHERE {field} IN ("
+    tail = ")" + (f" {suffix}" if suffix else "")
+    base = len(quote_plus(head + tail))
+    start = 0
+    while start < len(literals):
+        size = base
+        end = start
+        while end < len(literals):
+            cost = len(quote_plus(literals[end])) + (3 if end > start else 0)  # ","
+            if end > start and size + cost > MAX_ENCODED_QUERY:
+                break
+            size += cost
+            end += 1
+        yield head + ",".join(literals[start:end]) + tail, start, end
+        start = end
+
+
+def query_all(client: SalesforceClient, soql: str) -> list[dict[str, Any]]:
+    """Run a query and follow ``nextRecordsUrl`` to the last page."""
+    page = client.get_json("/query", params={"q": soql})
+    records: list[dict[str, Any]] = list(page.get("records") or [])
+    while not page.get("done", True) and page.get("nextRecordsUrl"):
+        page = client.get_json(str(page["nextRecordsUrl"]))
+        records.extend(page.get("records") or [])
+    return records
+
+
+def key_of(value: Any, *, is_id: bool = False) -> str:
+    """How key values are compared: ids by their 18-character form, others case-insensitively."""
+    text = format(value, "f") if hasattr(value, "as_tuple") else str(value)
+    if is_id and len(text) in (15, 18):
+        return to18(text)
+    return text.lower()
+
+
+def find_ids(
+    client: SalesforceClient, sobject: str, field: str, values: Sequence[Any]
+) -> dict[str, list[str]]:
+    """Map each key value (see :func:`key_of`) to the ids of the records holding it."""
+    is_id = field.lower() == "id"
+    unique = list(dict.fromkeys(values))
+    literals = [literal(v) for v in unique]
+    found: dict[str, list[str]] = {}
+    for soql, _, _ in in_chunks(f"SELECT Id, {field} FROM {sobject}", field, literals):
+        for row in query_all(client, soql):
+            value = next((v for k, v in row.items() if k.lower() == field.lower()), None)
+            if value is not None:
+                found.setdefault(key_of(value, is_id=is_id), []).append(str(row["Id"]))
+    return found

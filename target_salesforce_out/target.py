@@ -1,0 +1,98 @@
+"""The Singer target: settings, choice of sink per stream, and the run's outcome."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.sinks import Sink
+
+from target_salesforce_out.errors import SalesforceOutError
+from target_salesforce_out.reporting import summary_table
+from target_salesforce_out.runtime import Runtime
+from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems, stream_settings
+from target_salesforce_out.sinks.rest import RestSink
+
+
+class TargetSalesforceOut(Target):
+    """Loads each stream into one Salesforce object through REST or Bulk API 2.0."""
+
+    name = "target-salesforce-out"
+    config_jsonschema = CONFIG_SCHEMA
+    default_sink_class = RestSink
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Validate the settings (no network call), then prepare the shared runtime."""
+        super().__init__(*args, **kwargs)
+        self.runtime = Runtime(dict(self.config))
+        self.max_parallelism = self.runtime.max_concurrency
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = super()._validate_config(raise_errors=raise_errors)
+        problems = cross_setting_problems(dict(self.config))
+        if problems and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=problems)
+        return errors + problems
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """REST or Bulk, per the stream's ``api`` setting."""
+        if stream_settings(dict(self.config), stream_name).api == "bulk":
+            from target_salesforce_out.sinks.bulk import BulkSink
+
+            return BulkSink
+        return RestSink
+
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict[str, Any] | None = None,
+        schema: dict[str, Any] | None = None,
+        key_properties: Any = None,
+    ) -> Sink:
+        """On a SCHEMA change, write the old sink's records before the new sink's.
+
+        singer-sdk parks the old sink until the next full drain; if the new sink filled
+        first, newer rows would be written before older ones for the same key.
+        """
+        previous = self._sinks_active.get(stream_name)
+        sink = super().get_sink(
+            stream_name, record=record, schema=schema, key_properties=key_properties
+        )
+        if previous is not None and sink is not previous:
+            self.drain_one(previous)
+        return sink
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,
+        file_input: IO[str] | None = None,
+    ) -> None:
+        """Run the target; end with the report, the summary table and the right exit code."""
+        if about:
+            super().invoke(about=about, about_format=about_format, config=config)
+            return
+        from singer_sdk.plugin_base import _ConfigInput  # noqa: PLC0415
+
+        config = config or _ConfigInput()
+        cls.print_version(print_fn=cls.logger.info)
+        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+        status = "failed"
+        try:
+            target.listen(file_input)
+            status = "succeeded"
+        except SalesforceOutError as exc:
+            target.runtime.report.errors.append(str(exc))
+            target.logger.error("%s", exc)  # noqa: TRY400 - the message says it all
+        finally:
+            report = target.runtime.finish(status)
+            sys.stderr.write(summary_table(report) + "\n")
+            sys.stderr.flush()
+        if status != "succeeded":
+            sys.exit(1)

@@ -1,0 +1,54 @@
+"""JSON request bodies, written by hand so numbers keep every digit.
+
+``json.dumps`` can only write a ``Decimal`` as a string or through ``float``; currency values
+with 18 digits would lose precision through ``float``, and Salesforce wants JSON numbers, not
+strings. Records here are flat (plus one level for relationship lookups), so a small encoder
+is both exact and fast.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+_encode_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def encode_value(value: Any) -> str:
+    """One JSON value; ``Decimal`` as a plain number without exponent."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_encode_string(k)}:{encode_value(v)}" for k, v in value.items()) + "}"
+    return _encode_string(str(value))
+
+
+def encode_record(sobject: str, fields: dict[str, Any]) -> str:
+    """A Collections record: ``attributes.type`` then the fields; ``Rel.Field`` keys nest."""
+    parts = [f'"attributes":{{"type":{_encode_string(sobject)}}}']
+    for name, value in fields.items():
+        if "." in name:
+            relationship, parent_field = name.split(".", 1)
+            nested = f"{{{_encode_string(parent_field)}:{encode_value(value)}}}"
+            parts.append(f"{_encode_string(relationship)}:{nested}")
+        else:
+            parts.append(f"{_encode_string(name)}:{encode_value(value)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def encode_collection(sobject: str, records: list[dict[str, Any]], *, all_or_none: bool = False) -> bytes:
+    """The body of a Collections create/update/upsert call."""
+    flag = "true" if all_or_none else "false"
+    body = ",".join(encode_record(sobject, r) for r in records)
+    return f'{{"allOrNone":{flag},"records":[{body}]}}'.encode()
