@@ -22,7 +22,7 @@ from target_salesforce_out.settings import check_url_scheme, infer_auth_flow
 
 LOGIN_HOST = "https://login.salesforce.com"
 SANDBOX_HOST = "https://test.salesforce.com"
-TOKEN_PATH = "/services/oauth2/token"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce asks for a JWT expiry no more than 3 minutes ahead.
 JWT_LIFETIME_SECONDS = 180
@@ -190,9 +190,7 @@ class Authenticator:
             return jwt.encode(claims, str(key), algorithm="RS256")
         except (ValueError, TypeError, jwt.PyJWTError):
             # The library's message could quote key material; say only what is wrong.
-            raise ConfigError(
-                "private key is not a valid PEM-encoded RSA private key"
-            ) from None
+            raise ConfigError("private key is not a valid PEM-encoded RSA private key") from None
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:

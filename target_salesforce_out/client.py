@@ -126,14 +126,26 @@ class SalesforceClient:
         session = self.auth.session()
         try:
             return self._send_retrying(
-                method, full_path, session.instance_url, session.access_token,
-                body, headers, params, idempotent,
+                method,
+                full_path,
+                session.instance_url,
+                session.access_token,
+                body,
+                headers,
+                params,
+                idempotent,
             )
         except SessionExpiredError:
             session = self.auth.refresh(session.access_token)
             return self._send_retrying(
-                method, full_path, session.instance_url, session.access_token,
-                body, headers, params, idempotent,
+                method,
+                full_path,
+                session.instance_url,
+                session.access_token,
+                body,
+                headers,
+                params,
+                idempotent,
             )
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:

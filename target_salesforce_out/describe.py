@@ -105,9 +105,7 @@ class ObjectInfo:
             deletable=bool(raw.get("deletable")),
             queryable=bool(raw.get("queryable")),
             fields={f.name.lower(): f for f in fields},
-            relationships={
-                f.relationship_name.lower(): f for f in fields if f.relationship_name
-            },
+            relationships={f.relationship_name.lower(): f for f in fields if f.relationship_name},
         )
 
     def field(self, name: str) -> FieldInfo | None:

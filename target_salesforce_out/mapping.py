@@ -138,9 +138,7 @@ def _to_boolean(field: FieldInfo) -> Converter:
                 return True
             if lowered in _FALSE:
                 return False
-        raise ValueProblemError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a boolean: {shown(value)}"
-        )
+        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a boolean: {shown(value)}")
 
     return convert
 
@@ -164,16 +162,14 @@ def _decimal(value: Any) -> Decimal:
                 "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {shown(value)}"
             ) from None
     else:
-        raise ValueProblemError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {shown(value)}"
-        )
+        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {shown(value)}")
     if not number.is_finite():
         raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {value}")
     return number
 
 
 def _integer_digits(number: Decimal) -> int:
-    sign, digits, exponent = number.as_tuple()
+    _sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     return max(len(digits) + exponent, 0) if digits != (0,) else 0
 
@@ -236,8 +232,7 @@ def _to_text(field: FieldInfo) -> Converter:
         if field.length and len(text) > field.length:
             raise ValueProblemError(
                 "STRING_TOO_LONG",
-                f"data value too large: {shown(text)} (max length={field.length}, "
-                f"got {len(text)})",
+                f"data value too large: {shown(text)} (max length={field.length}, got {len(text)})",
             )
         if restricted and text not in allowed:
             raise ValueProblemError(
@@ -390,9 +385,7 @@ class RecordMapper:
         self._check_writable(problems)
         self._check_required(problems)
         if problems:
-            raise ConfigError(
-                f"stream {stream!r} -> {obj.name}: " + "; ".join(problems)
-            )
+            raise ConfigError(f"stream {stream!r} -> {obj.name}: " + "; ".join(problems))
 
     # -- setup -------------------------------------------------------------------------
 
@@ -582,7 +575,9 @@ class RecordMapper:
         keys = [f"{p}={shown(record.get(p))}" for p in self._key_properties]
         return ", ".join(keys) if keys else "(no key)"
 
-    def reject(self, record: Mapping[str, Any], code: str, text: str, fields: Iterable[str] = ()) -> RecordRejectedError:
+    def reject(
+        self, record: Mapping[str, Any], code: str, text: str, fields: Iterable[str] = ()
+    ) -> RecordRejectedError:
         """Build the rejection for ``record``, with stream and key in the message."""
         message = f"stream {self.stream!r}, record {self.describe_key(record)}: {text}"
         return RecordRejectedError(ErrorDetail(code, message, tuple(fields)))

@@ -93,7 +93,9 @@ class DeadLetterWriter:
 class RunReport:
     """Counters for the whole run, the dead-letter writer, and the final outputs."""
 
-    def __init__(self, dead_letter_path: str | None, report_path: str | None, *, dry_run: bool) -> None:
+    def __init__(
+        self, dead_letter_path: str | None, report_path: str | None, *, dry_run: bool
+    ) -> None:
         """Start the clock."""
         self.dead_letters = DeadLetterWriter(dead_letter_path)
         self.report_path = Path(report_path).expanduser() if report_path else None
@@ -163,7 +165,9 @@ class RunReport:
         for line in lines:
             LOGGER.info(line)
 
-    def as_dict(self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]) -> dict[str, Any]:
+    def as_dict(
+        self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]
+    ) -> dict[str, Any]:
         """The JSON run report."""
         with self._lock:
             streams = {name: asdict(stats) for name, stats in self.streams.items()}
@@ -180,7 +184,9 @@ class RunReport:
             "errors": list(self.errors),
         }
 
-    def finish(self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]) -> dict[str, Any]:
+    def finish(
+        self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]
+    ) -> dict[str, Any]:
         """Close the dead-letter file and write the report file; return the report."""
         self.dead_letters.close()
         report = self.as_dict(status=status, api_calls=api_calls, usage=usage)
@@ -194,7 +200,11 @@ def summary_table(report: dict[str, Any]) -> str:
     """A plain-text table of the report, for stderr at the end of a run."""
     dry = report["dry_run"]
     head = ["stream", "object", "api", "operation", "received"]
-    head += ["would create", "would update", "would delete"] if dry else ["created", "updated", "deleted"]
+    head += (
+        ["would create", "would update", "would delete"]
+        if dry
+        else ["created", "updated", "deleted"]
+    )
     head += ["failed"]
     rows = [head]
     for name, s in report["streams"].items():
@@ -203,7 +213,9 @@ def summary_table(report: dict[str, Any]) -> str:
             if dry
             else [s["created"], s["updated"], s["deleted"]]
         )
-        rows.append([name, s["sobject"], s["api"], s["operation"], s["received"], *counts, s["failed"]])
+        rows.append(
+            [name, s["sobject"], s["api"], s["operation"], s["received"], *counts, s["failed"]]
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -376,9 +376,7 @@ def _check_auth(config: dict[str, Any]) -> list[str]:
             "client_id+client_secret (client_credentials), password, or access_token"
         ]
     problems = [
-        f"auth_flow {flow} needs {name}"
-        for name in _REQUIRED_BY_FLOW[flow]
-        if not config.get(name)
+        f"auth_flow {flow} needs {name}" for name in _REQUIRED_BY_FLOW[flow] if not config.get(name)
     ]
     if flow == "jwt_bearer" and not (config.get("private_key") or config.get("private_key_file")):
         problems.append("auth_flow jwt_bearer needs private_key or private_key_file")

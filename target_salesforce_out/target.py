@@ -89,7 +89,7 @@ class TargetSalesforceOut(Target):
             status = "succeeded"
         except SalesforceOutError as exc:
             target.runtime.report.errors.append(str(exc))
-            target.logger.error("%s", exc)  # noqa: TRY400 - the message says it all
+            target.logger.error("%s", exc)
         finally:
             report = target.runtime.finish(status)
             sys.stderr.write(summary_table(report) + "\n")

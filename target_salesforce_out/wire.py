@@ -30,7 +30,9 @@ def encode_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_encode_string(k)}:{encode_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{" + ",".join(f"{_encode_string(k)}:{encode_value(v)}" for k, v in value.items()) + "}"
+        )
     return _encode_string(str(value))
 
 
@@ -47,7 +49,9 @@ def encode_record(sobject: str, fields: dict[str, Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def encode_collection(sobject: str, records: list[dict[str, Any]], *, all_or_none: bool = False) -> bytes:
+def encode_collection(
+    sobject: str, records: list[dict[str, Any]], *, all_or_none: bool = False
+) -> bytes:
     """The body of a Collections create/update/upsert call."""
     flag = "true" if all_or_none else "false"
     body = ",".join(encode_record(sobject, r) for r in records)

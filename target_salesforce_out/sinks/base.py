@@ -55,7 +55,11 @@ class SalesforceSink(BatchSink):
         self._failures_lock = threading.Lock()
         self._batch_failures = 0
         stats = self.runtime.report.stream(stream_name)
-        stats.sobject, stats.api, stats.operation = self.obj.name, self.settings.api, self.settings.operation
+        stats.sobject, stats.api, stats.operation = (
+            self.obj.name,
+            self.settings.api,
+            self.settings.operation,
+        )
         self.runtime.register_sink(self)
 
     def _check_operation(self) -> None:
@@ -72,7 +76,7 @@ class SalesforceSink(BatchSink):
 
     # singer-sdk hooks ------------------------------------------------------------------
 
-    def get_validator(self) -> None:  # type: ignore[override]
+    def get_validator(self) -> None:
         """Validation is done in :meth:`_validate_and_parse` so failures can be dead-lettered."""
         return
 
@@ -89,7 +93,7 @@ class SalesforceSink(BatchSink):
             return record
         try:
             self._parse_timestamps_in_record(record, self.schema, self.datetime_error_treatment)
-        except Exception as exc:  # noqa: BLE001 - singer-sdk raises several types here
+        except Exception as exc:
             record[_REJECTION] = ErrorDetail("INVALID_RECORD", f"bad date or time: {exc}")
         return record
 

@@ -38,7 +38,10 @@ def is_retryable(error: ErrorDetail, operation: str, attempt: int) -> bool:
     """Per-record errors worth sending again (salesforce-api.md 8.4, point 4)."""
     if error.code in _RETRYABLE_CODES:
         return True
-    if error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" and "UNABLE_TO_LOCK_ROW" in error.message:
+    if (
+        error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+        and "UNABLE_TO_LOCK_ROW" in error.message
+    ):
         return True
     # Two concurrent upserts of one new key: the loser's single retry becomes an update.
     return (
@@ -90,9 +93,11 @@ class RestSink(SalesforceSink):
         found = self._existing(items)
         key = self._key_name()
         for record, fields in items:
-            exists = key is not None and fields.get(key) is not None and key_of(
-                fields[key], is_id=key == "Id"
-            ) in found
+            exists = (
+                key is not None
+                and fields.get(key) is not None
+                and key_of(fields[key], is_id=key == "Id") in found
+            )
             if op == "upsert":
                 self.runtime.report.add(stream, **{"would_update" if exists else "would_create": 1})
             elif not exists:
@@ -102,7 +107,9 @@ class RestSink(SalesforceSink):
                     source="dry_run",
                 )
             else:
-                self.runtime.report.add(stream, **{"would_update" if op == "update" else "would_delete": 1})
+                self.runtime.report.add(
+                    stream, **{"would_update" if op == "update" else "would_delete": 1}
+                )
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -130,13 +137,18 @@ class RestSink(SalesforceSink):
         ready: list[Item] = []
         for record, fields in items:
             value = fields.get(key)
-            ids = found.get(key_of(value)) if value is not None else None
             if value is None:
                 self.reject(record, self._no_key(key), source="target")
-            elif not ids:
+                continue
+            ids = found.get(key_of(value))
+            if not ids:
                 self.reject(
                     record,
-                    ErrorDetail("NOT_FOUND", self._message(record, f"no {self.obj.name} has {key}={value!r}"), (key,)),
+                    ErrorDetail(
+                        "NOT_FOUND",
+                        self._message(record, f"no {self.obj.name} has {key}={value!r}"),
+                        (key,),
+                    ),
                     source="target",
                 )
             elif len(ids) > 1:
@@ -144,7 +156,9 @@ class RestSink(SalesforceSink):
                     record,
                     ErrorDetail(
                         "DUPLICATE_EXTERNAL_ID",
-                        self._message(record, f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"),
+                        self._message(
+                            record, f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"
+                        ),
                         (key,),
                     ),
                     source="target",
@@ -171,11 +185,15 @@ class RestSink(SalesforceSink):
 
     def _create_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
         body = encode_collection(self.obj.name, [fields for _, fields in chunk])
-        response = self.runtime.client.request("POST", "/composite/sobjects", body=body, idempotent=False)
+        response = self.runtime.client.request(
+            "POST", "/composite/sobjects", body=body, idempotent=False
+        )
         return list(response.json())
 
     def _update_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
-        records = [{("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk]
+        records = [
+            {("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk
+        ]
         body = encode_collection(self.obj.name, records)
         response = self.runtime.client.request("PATCH", "/composite/sobjects", body=body)
         return list(response.json())
@@ -243,18 +261,31 @@ class RestSink(SalesforceSink):
             for record, _ in chunk:
                 self.reject(
                     record,
-                    ErrorDetail("OUTCOME_UNKNOWN", f"{exc}. Check the org for this record before loading it again."),
+                    ErrorDetail(
+                        "OUTCOME_UNKNOWN",
+                        f"{exc}. Check the org for this record before loading it again.",
+                    ),
                     source="target",
                 )
             return None
         except SalesforceApiError as exc:
             for record, _ in chunk:
-                self.reject(record, ErrorDetail(exc.error_code, exc.error_message, tuple(exc.fields)), source="salesforce")
+                self.reject(
+                    record,
+                    ErrorDetail(exc.error_code, exc.error_message, tuple(exc.fields)),
+                    source="salesforce",
+                )
             return None
         if len(results) != len(chunk):
             raise SalesforceApiError(
-                200, "Collections", self.obj.name,
-                [ErrorDetail("UNEXPECTED_RESPONSE", f"{len(results)} results for {len(chunk)} records")],
+                200,
+                "Collections",
+                self.obj.name,
+                [
+                    ErrorDetail(
+                        "UNEXPECTED_RESPONSE", f"{len(results)} results for {len(chunk)} records"
+                    )
+                ],
             )
         return results
 
@@ -266,4 +297,3 @@ class RestSink(SalesforceSink):
             self.runtime.report.add(self.stream_name, updated=1)
         else:
             self.runtime.report.add(self.stream_name, created=1)
-
