@@ -381,6 +381,9 @@ class RecordMapper:
         problems: list[str] = []
         self._resolve(properties, parent_object, problems)
         self.key_column = self._find_key(problems)
+        self.match_columns = self._find_match_columns(problems)
+        # Values set on every record (a record type resolved from its name).
+        self.constants: dict[str, Any] = {}
         self._key_properties = [p for p in key_properties if p in {c.prop for c in self.columns}]
         self._check_writable(problems)
         self._check_required(problems)
@@ -511,6 +514,24 @@ class RecordMapper:
             problems.append(f"no property maps to the key field {field.name}")
         return None
 
+    def _find_match_columns(self, problems: list[str]) -> list[Column]:
+        columns = []
+        for name in self.settings.match_fields:
+            field = self.obj.field(name)
+            column = next(
+                (c for c in self.columns if c.parent_field is None and field and c.field == field),
+                None,
+            )
+            if field is None:
+                problems.append(f"match field {name!r} is not a field of {self.obj.name}")
+            elif column is None:
+                problems.append(f"no property maps to the match field {field.name}")
+            elif field.type in {"textarea", "multipicklist", "base64"} and field.length > 255:
+                problems.append(f"match field {field.name} is a long text field SOQL cannot filter")
+            else:
+                columns.append(column)
+        return columns
+
     def _check_writable(self, problems: list[str]) -> None:
         op = self.operation
         if op in {"delete", "hard_delete"}:
@@ -606,6 +627,8 @@ class RecordMapper:
                     f"property {column.prop!r} -> {column.name}: {problem}",
                     (column.field.name,),
                 ) from None
+        if self.constants:
+            out.update(self.constants)
         if self.settings.person_account and "LastName" in out and not out["LastName"]:
             raise self.reject(
                 record, "REQUIRED_FIELD_MISSING", "person accounts need LastName", ("LastName",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,8 +17,6 @@ from target_salesforce_out.reporting import RunReport
 from target_salesforce_out.settings import DEFAULT_API_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from target_salesforce_out.sinks.base import SalesforceSink
 
 T = TypeVar("T")
@@ -48,6 +47,9 @@ class Runtime:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.sinks: list[SalesforceSink] = []
+        # Set by the target: its active sinks, and how to drain one (singer-sdk's drain_one).
+        self.active_sinks: Callable[[], list[SalesforceSink]] = lambda: []
+        self.drain: Callable[[SalesforceSink], None] = lambda sink: None
 
     def describe_object(self, stream_name: str, sobject: str | None) -> ObjectInfo:
         """The object a stream loads into: ``sobject`` if set, else matched by name."""

@@ -109,3 +109,44 @@ def find_ids(
             if value is not None:
                 found.setdefault(key_of(value, is_id=is_id), []).append(str(row["Id"]))
     return found
+
+
+def find_matches(
+    client: SalesforceClient, sobject: str, fields: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> dict[tuple[str, ...], list[str]]:
+    """Map each tuple of match values (compared as :func:`key_of`) to the ids holding it.
+
+    One query per chunk of rows: ``F1 IN (...) AND F2 IN (...)`` over the chunk's values, then
+    exact tuples are matched here (the IN product can return rows matching no input tuple).
+    """
+    unique = list(dict.fromkeys(tuple(row) for row in rows))
+    # Names come from describe; every value went through literal().
+    select = f"SELECT Id, {', '.join(fields)} FROM {sobject}"  # noqa: S608
+    found: dict[tuple[str, ...], list[str]] = {}
+    start = 0
+    while start < len(unique):
+        end = start + 1
+        soql = _match_query(select, fields, unique[start:end])
+        while end < len(unique):
+            longer = _match_query(select, fields, unique[start : end + 1])
+            if len(quote_plus(longer)) > MAX_ENCODED_QUERY:
+                break
+            soql, end = longer, end + 1
+        for row in query_all(client, soql):
+            lowered = {k.lower(): v for k, v in row.items()}
+            values = [lowered.get(f.lower()) for f in fields]
+            if all(v is not None for v in values):
+                key = tuple(
+                    key_of(v, is_id=f.lower() == "id") for f, v in zip(fields, values, strict=True)
+                )
+                found.setdefault(key, []).append(str(row["Id"]))
+        start = end
+    return found
+
+
+def _match_query(select: str, fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    clauses = []
+    for index, field in enumerate(fields):
+        values = ",".join(dict.fromkeys(literal(row[index]) for row in rows))
+        clauses.append(f"{field} IN ({values})")
+    return f"{select} WHERE {' AND '.join(clauses)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import IO, Any
 
 from singer_sdk import Target
@@ -13,7 +14,26 @@ from target_salesforce_out.errors import SalesforceOutError
 from target_salesforce_out.reporting import summary_table
 from target_salesforce_out.runtime import Runtime
 from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems, stream_settings
+from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.rest import RestSink
+
+
+def order_by_dependencies(sinks: list[Sink]) -> list[Sink]:
+    """Sinks whose object others reference come first (stable otherwise)."""
+    ordered: list[Sink] = []
+    remaining = list(sinks)
+    while remaining:
+        loaded = {s.obj.name.lower() for s in remaining if isinstance(s, SalesforceSink)}
+        ready = [
+            s
+            for s in remaining
+            if not (isinstance(s, SalesforceSink) and s.parents & (loaded - {s.obj.name.lower()}))
+        ]
+        # A reference cycle cannot be ordered; keep the arrival order for what is left.
+        batch = ready or remaining
+        ordered += batch
+        remaining = [s for s in remaining if s not in batch]
+    return ordered
 
 
 class TargetSalesforceOut(Target):
@@ -28,6 +48,10 @@ class TargetSalesforceOut(Target):
         super().__init__(*args, **kwargs)
         self.runtime = Runtime(dict(self.config))
         self.max_parallelism = self.runtime.max_concurrency
+        self.runtime.active_sinks = lambda: [
+            s for s in self._sinks_active.values() if isinstance(s, SalesforceSink)
+        ]
+        self.runtime.drain = self.drain_one
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -64,6 +88,20 @@ class TargetSalesforceOut(Target):
         if previous is not None and sink is not previous:
             self.drain_one(previous)
         return sink
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        """Drain parents before the streams that reference them; wait for Bulk jobs.
+
+        Contacts that look up their Account by external id must reach Salesforce after
+        the Accounts of the same run, whatever order the streams arrived in.
+        """
+        sinks = order_by_dependencies(list(sink_list))
+        linked = any(getattr(s, "parents", None) for s in sinks)
+        super()._drain_all(sinks, 1 if linked else parallelism)
+        for sink in sinks:
+            wait = getattr(sink, "wait_for_jobs", None)
+            if wait is not None:
+                wait()
 
     @classmethod
     def invoke(  # type: ignore[override]

@@ -17,6 +17,7 @@ from singer_sdk.sinks import BatchSink
 from target_salesforce_out.errors import ConfigError, ErrorDetail, RecordsFailedError
 from target_salesforce_out.mapping import RecordMapper, RecordRejectedError
 from target_salesforce_out.settings import stream_settings
+from target_salesforce_out.soql import query_all, quote
 
 if TYPE_CHECKING:
     from target_salesforce_out.runtime import Runtime
@@ -51,6 +52,12 @@ class SalesforceSink(BatchSink):
             key_properties or (),
         )
         self._check_operation()
+        self._set_record_type()
+        self.parents = {
+            c.field.reference_to[0].lower()
+            for c in self.mapper.columns
+            if c.field.type == "reference" and len(c.field.reference_to) == 1
+        } - {self.obj.name.lower()}
         self._schema_validator = validator_for(schema)(schema)
         self._failures_lock = threading.Lock()
         self._batch_failures = 0
@@ -73,6 +80,38 @@ class SalesforceSink(BatchSink):
         }
         if not allowed[op]:
             raise ConfigError(f"stream {self.stream_name!r}: {obj.name} does not allow {op}")
+
+    def _set_record_type(self) -> None:
+        """Resolve ``record_type`` (or the person account record type) to an id, once."""
+        wanted, person = self.settings.record_type, self.settings.person_account
+        if not wanted and not person:
+            return
+        # The only literal goes through quote().
+        where = f"WHERE SobjectType = {quote(self.obj.name)} AND IsActive = true"
+        soql = "SELECT Id, DeveloperName, Name, IsPersonType FROM RecordType " + where  # noqa: S608
+        rows = query_all(self.runtime.client, soql)
+        if wanted:
+            rows = [r for r in rows if wanted in (r.get("DeveloperName"), r.get("Name"))]
+        if person:
+            rows = [r for r in rows if r.get("IsPersonType")]
+        kind = "person account record type" if person else "record type"
+        if not rows:
+            named = f" named {wanted!r}" if wanted else ""
+            raise ConfigError(
+                f"stream {self.stream_name!r}: no active {kind}{named} on {self.obj.name}"
+            )
+        if len(rows) > 1:
+            names = ", ".join(str(r.get("DeveloperName")) for r in rows)
+            raise ConfigError(
+                f"stream {self.stream_name!r}: several {kind}s match ({names}); set record_type"
+            )
+        self.mapper.constants["RecordTypeId"] = rows[0]["Id"]
+
+    def flush_parents(self) -> None:
+        """Write pending records of streams this one references, so lookups find them."""
+        for sink in self.runtime.active_sinks():
+            if sink is not self and sink.obj.name.lower() in self.parents and sink.current_size:
+                self.runtime.drain(sink)
 
     # singer-sdk hooks ------------------------------------------------------------------
 
@@ -134,6 +173,7 @@ class SalesforceSink(BatchSink):
     def process_batch(self, context: dict[str, Any]) -> None:
         """Write the batch, then apply ``on_record_error`` to what failed."""
         items: list[Item] = context.get("items") or []
+        self.flush_parents()
         if items:
             if self.runtime.dry_run:
                 self.dry_run_batch(items)

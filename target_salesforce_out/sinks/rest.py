@@ -24,7 +24,7 @@ from target_salesforce_out.errors import (
     TransientApiError,
 )
 from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
-from target_salesforce_out.soql import find_ids, key_of
+from target_salesforce_out.soql import find_ids, find_matches, key_of
 from target_salesforce_out.wire import encode_collection
 
 RECORD_RETRIES = 4
@@ -72,17 +72,73 @@ class RestSink(SalesforceSink):
         """Send ``items`` with the stream's operation."""
         op = self.settings.operation
         key = self.mapper.key_column
-        if op == "upsert" and key is not None:
-            self._run(items, self._upsert_call, key.name)
-        elif op == "upsert":
+        if self.mapper.match_columns:
+            for round_items in split_rounds(items, self._match_key):
+                self._write_matched(round_items)
+        elif op == "upsert" and key is not None:
+            self._run(items, self._upsert_call, key.name, "upsert")
+        elif op in {"upsert", "insert"}:
             # Upsert by Id with no Id property: every record is new.
-            self._run(items, self._create_call, None)
-        elif op == "insert":
-            self._run(items, self._create_call, None)
+            self._run(items, self._create_call, None, "created")
         elif op == "update":
-            self._run(self._with_ids(items), self._update_call, "Id")
+            self._run(self._with_ids(items), self._update_call, "Id", "updated")
         else:
-            self._run(self._with_ids(items), self._delete_call, "Id")
+            self._run(self._with_ids(items), self._delete_call, "Id", "deleted")
+
+    def _match_key(self, item: Item) -> tuple[str, ...] | None:
+        values = [item[1].get(c.name) for c in self.mapper.match_columns]
+        if any(v is None for v in values):
+            return None
+        return tuple(
+            key_of(v, is_id=c.name == "Id")
+            for c, v in zip(self.mapper.match_columns, values, strict=True)
+        )
+
+    def _write_matched(self, items: list[Item]) -> None:
+        """One lookup per chunk of values, then one update call and one create call per 200."""
+        op = self.settings.operation
+        names = [c.name for c in self.mapper.match_columns]
+        keyed = [(item, self._match_key(item)) for item in items]
+        rows = [tuple(item[1][n] for n in names) for item, key in keyed if key is not None]
+        found = find_matches(self.runtime.client, self.obj.name, names, rows) if rows else {}
+        matched: list[Item] = []
+        new: list[Item] = []
+        for (record, fields), key in keyed:
+            ids = found.get(key, []) if key is not None else []
+            shown_key = ", ".join(f"{n}={fields.get(n)!r}" for n in names)
+            if len(ids) > 1:
+                self.reject(
+                    record,
+                    ErrorDetail(
+                        "MULTIPLE_MATCHES",
+                        self._message(
+                            record,
+                            f"{len(ids)} {self.obj.name} records match {shown_key}: "
+                            f"{', '.join(ids)}; none was changed",
+                        ),
+                        tuple(names),
+                    ),
+                    source="target",
+                )
+            elif ids:
+                target = {"Id": ids[0]} if op == "delete" else {**fields, "Id": ids[0]}
+                matched.append((record, target))
+            elif op == "upsert":
+                new.append((record, fields))
+            else:
+                text = f"no {self.obj.name} matches {shown_key}"
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", self._message(record, text), tuple(names)),
+                    source="target",
+                )
+        call, kind = (
+            (self._delete_call, "deleted") if op == "delete" else (self._update_call, "updated")
+        )
+        futures = self._submit(matched, call, kind) + self._submit(
+            new, self._create_call, "created"
+        )
+        self._wait(futures)
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
@@ -207,9 +263,7 @@ class RestSink(SalesforceSink):
 
     # -- execution -------------------------------------------------------------------------
 
-    def _run(self, items: list[Item], request: Request, key: str | None) -> None:
-        size = self.settings.effective_batch_size
-
+    def _run(self, items: list[Item], request: Request, key: str | None, kind: str) -> None:
         def key_value(item: Item) -> Any:
             if key is None:
                 return None
@@ -217,16 +271,24 @@ class RestSink(SalesforceSink):
             return None if value is None else key_of(value, is_id=key == "Id")
 
         for round_items in split_rounds(items, key_value):
-            futures: list[Future[None]] = [
-                self.runtime.submit(self._send, round_items[i : i + size], request)
-                for i in range(0, len(round_items), size)
-            ]
-            errors = [f.exception() for f in futures]
-            for error in errors:
-                if error is not None:
-                    raise error
+            self._wait(self._submit(round_items, request, kind))
 
-    def _send(self, chunk: list[Item], request: Request) -> None:
+    def _submit(self, items: list[Item], request: Request, kind: str) -> list[Future[None]]:
+        size = self.settings.effective_batch_size
+        return [
+            self.runtime.submit(self._send, items[i : i + size], request, kind)
+            for i in range(0, len(items), size)
+        ]
+
+    @staticmethod
+    def _wait(futures: list[Future[None]]) -> None:
+        """Wait for every call, then raise the first failure (none is left running)."""
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _send(self, chunk: list[Item], request: Request, kind: str) -> None:
         op = self.settings.operation
         pending = chunk
         for attempt in range(RECORD_RETRIES + 1):
@@ -237,7 +299,11 @@ class RestSink(SalesforceSink):
             retry: list[Item] = []
             for item, result in zip(pending, results, strict=True):
                 if result.get("success"):
-                    self._count(result)
+                    if kind == "upsert":
+                        outcome = "created" if result.get("created") else "updated"
+                    else:
+                        outcome = kind
+                    self.runtime.report.add(self.stream_name, **{outcome: 1})
                     continue
                 errors = record_errors(result)
                 if attempt < RECORD_RETRIES and is_retryable(errors[0], op, attempt):
@@ -288,12 +354,3 @@ class RestSink(SalesforceSink):
                 ],
             )
         return results
-
-    def _count(self, result: dict[str, Any]) -> None:
-        op = self.settings.operation
-        if op == "delete":
-            self.runtime.report.add(self.stream_name, deleted=1)
-        elif op == "update" or (op == "upsert" and result.get("created") is False):
-            self.runtime.report.add(self.stream_name, updated=1)
-        else:
-            self.runtime.report.add(self.stream_name, created=1)
