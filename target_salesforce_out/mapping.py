@@ -592,8 +592,8 @@ class RecordMapper:
     def describe_key(self, record: Mapping[str, Any]) -> str:
         """How a record is named in messages: its key field value, else its key properties."""
         if self.key_column is not None and self.key_column.prop in record:
-            return f"{self.key_column.field.name}={shown(record[self.key_column.prop])}"
-        keys = [f"{p}={shown(record.get(p))}" for p in self._key_properties]
+            return f"{self.key_column.field.name}={shown(record[self.key_column.prop])!r}"
+        keys = [f"{p}={shown(record.get(p))!r}" for p in self._key_properties]
         return ", ".join(keys) if keys else "(no key)"
 
     def reject(

@@ -18,7 +18,7 @@ CASES = {
     "batch size too large": ({"streams": {"contacts": {"batch_size": 201}}}, "batch_size 201 is out of range for api rest (1-200)"),
     "batch size zero": ({"defaults": {"batch_size": 0}}, "batch_size 0 is out of range"),
     "jwt without key": ({"auth_flow": "jwt_bearer", "username": "u@x.test"}, "needs private_key or private_key_file"),
-    "password without username": ({"auth_flow": "password", "password": "p"}, "auth_flow password needs username"),
+    "password without username": ({"auth_flow": "password", "password": "pw-secret-1"}, "auth_flow password needs username"),
     "client credentials on login host": ({"auth_flow": "client_credentials", "domain": "login"}, "only works against the org's My Domain"),
     "access token without instance": ({"auth_flow": "access_token", "access_token": "00D!x"}, "needs instance_url"),
     "access token over http": ({"access_token": "00D!x", "instance_url": "http://10.1.2.3"}, "instance_url: plain http://"),

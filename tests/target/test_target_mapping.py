@@ -235,4 +235,5 @@ def test_unknown_property_fails_before_any_write(salesforce_emulator, tmp_path):
     run = run_target(config, [schema("contacts", props, ["ref"]), record("contacts", {"ref": "C-1", "last_name": "X", "emial": "x@y"})], tmp_path)
     assert run.returncode != 0
     assert "'emial' (closest fields: Email" in run.stderr
-    assert not any(r["method"] in {"POST", "PATCH", "DELETE"} for r in salesforce_emulator.requests)
+    writes = [r for r in salesforce_emulator.requests if r["method"] in {"POST", "PATCH", "DELETE"}]
+    assert [r["path"] for r in writes] == ["/services/oauth2/token"]
