@@ -46,7 +46,10 @@ def config(base_url: str) -> dict[str, object]:
                 "sobject": "Invoice__c",
                 "api": "bulk",
                 "external_id_field": "Invoice_Number__c",
-                "field_mapping": {"number": "Invoice_Number__c", "account_ref": "Account__r.External_Id__c"},
+                "field_mapping": {
+                    "number": "Invoice_Number__c",
+                    "account_ref": "Account__r.External_Id__c",
+                },
             },
         },
     }
@@ -62,7 +65,7 @@ def main() -> int:
         config_path = OUT / "config.json"
         config_path.write_text(json.dumps(config(emulator.base_url), indent=2), encoding="utf-8")
         with (HERE / "sample.singer").open("rb") as sample:
-            run = subprocess.run(
+            run = subprocess.run(  # noqa: S603 - our own console script
                 [str(TARGET), "--config", str(config_path)],
                 stdin=sample,
                 capture_output=True,

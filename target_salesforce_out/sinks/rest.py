@@ -94,17 +94,21 @@ class RestSink(SalesforceSink):
             for c, v in zip(self.mapper.match_columns, values, strict=True)
         )
 
-    def _write_matched(self, items: list[Item]) -> None:
-        """One lookup per chunk of values, then one update call and one create call per 200."""
-        op = self.settings.operation
+    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str]]]:
+        """Each item with the ids of the records its match fields find (one query per chunk)."""
         names = [c.name for c in self.mapper.match_columns]
         keyed = [(item, self._match_key(item)) for item in items]
         rows = [tuple(item[1][n] for n in names) for item, key in keyed if key is not None]
         found = find_matches(self.runtime.client, self.obj.name, names, rows) if rows else {}
+        return [(item, found.get(key, []) if key is not None else []) for item, key in keyed]
+
+    def _write_matched(self, items: list[Item]) -> None:
+        """One lookup per chunk of values, then one update call and one create call per 200."""
+        op = self.settings.operation
+        names = [c.name for c in self.mapper.match_columns]
         matched: list[Item] = []
         new: list[Item] = []
-        for (record, fields), key in keyed:
-            ids = found.get(key, []) if key is not None else []
+        for (record, fields), ids in self._lookup_matches(items):
             shown_key = ", ".join(f"{n}={fields.get(n)!r}" for n in names)
             if len(ids) > 1:
                 self.reject(
@@ -146,25 +150,32 @@ class RestSink(SalesforceSink):
         if op == "insert":
             self.runtime.report.add(stream, would_create=len(items))
             return
-        found = self._existing(items)
-        key = self._key_name()
-        for record, fields in items:
-            exists = (
+        if self.mapper.match_columns:
+            exists = [bool(ids) for _, ids in self._lookup_matches(items)]
+        else:
+            key = self._key_name()
+            found = self._existing(items)
+            exists = [
                 key is not None
                 and fields.get(key) is not None
                 and key_of(fields[key], is_id=key == "Id") in found
-            )
+                for _, fields in items
+            ]
+        for (record, _), present in zip(items, exists, strict=True):
             if op == "upsert":
-                self.runtime.report.add(stream, **{"would_update" if exists else "would_create": 1})
-            elif not exists:
-                self.reject(
-                    record,
-                    ErrorDetail("NOT_FOUND", f"no {self.obj.name} has {key}={fields.get(key)!r}"),
-                    source="dry_run",
+                self.runtime.report.add(
+                    stream, **{"would_update" if present else "would_create": 1}
                 )
-            else:
+            elif present:
                 self.runtime.report.add(
                     stream, **{"would_update" if op == "update" else "would_delete": 1}
+                )
+            else:
+                text = f"no {self.obj.name} record matches its key"
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", self._message(record, text)),
+                    source="dry_run",
                 )
 
     # -- calls ---------------------------------------------------------------------------

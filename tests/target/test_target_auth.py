@@ -20,23 +20,47 @@ def rsa_key():
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
 def _load(emulator, tmp_path, credentials):
-    config = {"domain": emulator.base_url, **credentials, "streams": {"contacts": CONTACT_STREAM}, "report_path": str(tmp_path / "report.json")}
-    return run_target(config, [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(2)], tmp_path)
+    config = {
+        "domain": emulator.base_url,
+        **credentials,
+        "streams": {"contacts": CONTACT_STREAM},
+        "report_path": str(tmp_path / "report.json"),
+    }
+    return run_target(
+        config, [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(2)], tmp_path
+    )
 
 
 @pytest.mark.parametrize(
     "credentials",
     [
-        {"client_id": "emulator-client", "client_secret": "emulator-secret", "refresh_token": "emulator-refresh-token"},
-        {"auth_flow": "password", "client_id": "emulator-client", "client_secret": "emulator-secret", "username": USER, "password": "emulator-password", "security_token": "emulator-token"},
-        {"auth_flow": "client_credentials", "client_id": "emulator-client", "client_secret": "emulator-secret"},
+        {
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "refresh_token": "emulator-refresh-token",
+        },
+        {
+            "auth_flow": "password",
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "username": USER,
+            "password": "emulator-password",
+            "security_token": "emulator-token",
+        },
+        {
+            "auth_flow": "client_credentials",
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+        },
     ],
     ids=["refresh_token", "password", "client_credentials"],
 )
@@ -51,11 +75,19 @@ def test_flow_loads_records(credentials, salesforce_emulator, tmp_path):
 def test_jwt_bearer_with_key_text_and_key_file(rsa_key, salesforce_emulator_factory, tmp_path):
     private, public = rsa_key
     emulator = salesforce_emulator_factory(jwt_public_key=public)
-    run = _load(emulator, tmp_path, {"client_id": "emulator-client", "username": USER, "private_key": private})
+    run = _load(
+        emulator,
+        tmp_path,
+        {"client_id": "emulator-client", "username": USER, "private_key": private},
+    )
     assert run.returncode == 0, run.stderr
     key_file = tmp_path / "server.key"
     key_file.write_text(private)
-    run = _load(emulator, tmp_path, {"client_id": "emulator-client", "username": USER, "private_key_file": str(key_file)})
+    run = _load(
+        emulator,
+        tmp_path,
+        {"client_id": "emulator-client", "username": USER, "private_key_file": str(key_file)},
+    )
     assert run.returncode == 0, run.stderr
     assert len(emulator.records("Contact")) == 2
     assert private.splitlines()[1] not in run.stderr
@@ -63,11 +95,19 @@ def test_jwt_bearer_with_key_text_and_key_file(rsa_key, salesforce_emulator_fact
 
 def test_jwt_with_a_key_the_org_does_not_trust(rsa_key, salesforce_emulator_factory, tmp_path):
     _, public = rsa_key
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    other = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     emulator = salesforce_emulator_factory(jwt_public_key=public)
-    run = _load(emulator, tmp_path, {"client_id": "emulator-client", "username": USER, "private_key": other})
+    run = _load(
+        emulator, tmp_path, {"client_id": "emulator-client", "username": USER, "private_key": other}
+    )
     assert run.returncode == 1
     assert "Salesforce login failed: invalid_grant: invalid assertion" in run.stderr
 
@@ -75,16 +115,33 @@ def test_jwt_with_a_key_the_org_does_not_trust(rsa_key, salesforce_emulator_fact
 def test_access_token_flow(salesforce_emulator, tmp_path):
     token = requests.post(
         salesforce_emulator.base_url + "/services/oauth2/token",
-        data={"grant_type": "refresh_token", "client_id": "emulator-client", "client_secret": "emulator-secret", "refresh_token": "emulator-refresh-token"},
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "refresh_token": "emulator-refresh-token",
+        },
         timeout=10,
     ).json()
-    run = _load(salesforce_emulator, tmp_path, {"access_token": token["access_token"], "instance_url": token["instance_url"]})
+    run = _load(
+        salesforce_emulator,
+        tmp_path,
+        {"access_token": token["access_token"], "instance_url": token["instance_url"]},
+    )
     assert run.returncode == 0, run.stderr
     assert len(salesforce_emulator.records("Contact")) == 2
 
 
 def test_revoked_refresh_token_explains_the_five_approval_limit(salesforce_emulator, tmp_path):
-    run = _load(salesforce_emulator, tmp_path, {"client_id": "emulator-client", "client_secret": "emulator-secret", "refresh_token": "revoked-or-unknown"})
+    run = _load(
+        salesforce_emulator,
+        tmp_path,
+        {
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "refresh_token": "revoked-or-unknown",
+        },
+    )
     assert run.returncode == 1
     assert "invalid_grant: expired access/refresh token" in run.stderr
     assert "at most 5 approvals" in run.stderr
@@ -93,7 +150,15 @@ def test_revoked_refresh_token_explains_the_five_approval_limit(salesforce_emula
 
 
 def test_wrong_client_id(salesforce_emulator, tmp_path):
-    run = _load(salesforce_emulator, tmp_path, {"client_id": "nope", "client_secret": "emulator-secret", "refresh_token": "emulator-refresh-token"})
+    run = _load(
+        salesforce_emulator,
+        tmp_path,
+        {
+            "client_id": "nope",
+            "client_secret": "emulator-secret",
+            "refresh_token": "emulator-refresh-token",
+        },
+    )
     assert run.returncode == 1
     assert "invalid_client_id: client identifier invalid" in run.stderr
 
@@ -106,7 +171,11 @@ def test_wrong_client_id(salesforce_emulator, tmp_path):
         (None, True, SANDBOX_HOST),
         ("test", None, SANDBOX_HOST),
         ("acme.my.salesforce.com", None, "https://acme.my.salesforce.com"),
-        ("acme--uat.sandbox.my.salesforce.com", True, "https://acme--uat.sandbox.my.salesforce.com"),
+        (
+            "acme--uat.sandbox.my.salesforce.com",
+            True,
+            "https://acme--uat.sandbox.my.salesforce.com",
+        ),
         ("https://acme.my.salesforce.com/", None, "https://acme.my.salesforce.com"),
         ("http://127.0.0.1:8085", None, "http://127.0.0.1:8085"),
         ("http://localhost:9", None, "http://localhost:9"),

@@ -9,16 +9,37 @@ import pytest
 from helpers import base_config, record, run_target, schema
 
 from target_salesforce_out.describe import FieldInfo, ObjectInfo
-from target_salesforce_out.mapping import RecordMapper, ValueProblemError, converter_for, resolve_property
+from target_salesforce_out.mapping import (
+    RecordMapper,
+    ValueProblemError,
+    converter_for,
+    resolve_property,
+)
 from target_salesforce_out.settings import StreamSettings
 
 
 def field(name, type_="string", **kw):
     base = dict(
-        name=name, label=kw.pop("label", name), type=type_, createable=True, updateable=True, nillable=True,
-        defaulted_on_create=False, external_id=False, id_lookup=False, unique=False, length=0, precision=0,
-        scale=0, digits=0, reference_to=(), relationship_name=None, picklist_values=frozenset(),
-        restricted_picklist=False, calculated=False, custom=name.endswith("__c"),
+        name=name,
+        label=kw.pop("label", name),
+        type=type_,
+        createable=True,
+        updateable=True,
+        nillable=True,
+        defaulted_on_create=False,
+        external_id=False,
+        id_lookup=False,
+        unique=False,
+        length=0,
+        precision=0,
+        scale=0,
+        digits=0,
+        reference_to=(),
+        relationship_name=None,
+        picklist_values=frozenset(),
+        restricted_picklist=False,
+        calculated=False,
+        custom=name.endswith("__c"),
     )
     base.update(kw)
     return FieldInfo(**base)
@@ -26,8 +47,15 @@ def field(name, type_="string", **kw):
 
 def obj(*fields, name="Contact"):
     return ObjectInfo(
-        name=name, label=name, label_plural=name + "s", key_prefix="003", createable=True, updateable=True,
-        deletable=True, queryable=True, fields={f.name.lower(): f for f in fields},
+        name=name,
+        label=name,
+        label_plural=name + "s",
+        key_prefix="003",
+        createable=True,
+        updateable=True,
+        deletable=True,
+        queryable=True,
+        fields={f.name.lower(): f for f in fields},
         relationships={f.relationship_name.lower(): f for f in fields if f.relationship_name},
     )
 
@@ -63,17 +91,23 @@ def test_resolution_order(prop, mapping, expected):
 
 
 def test_mapping_wins_over_exact_name():
-    assert resolve_property("email", CONTACT, {"email": "My_Custom_Field__c"}) == "My_Custom_Field__c"
+    assert (
+        resolve_property("email", CONTACT, {"email": "My_Custom_Field__c"}) == "My_Custom_Field__c"
+    )
 
 
 def _mapper(props, **settings):
     account = obj(field("Id", "id"), field("External_Id__c", external_id=True), name="Account")
     settings.setdefault("external_id_field", "External_Id__c")
-    return RecordMapper("contacts", StreamSettings(**settings), CONTACT, props, lambda _: account, ["ref"])
+    return RecordMapper(
+        "contacts", StreamSettings(**settings), CONTACT, props, lambda _: account, ["ref"]
+    )
 
 
 def test_sdc_properties_are_never_sent_unless_mapped():
-    mapper = _mapper(["ref", "last_name", "_sdc_extracted_at"], field_mapping={"ref": "External_Id__c"})
+    mapper = _mapper(
+        ["ref", "last_name", "_sdc_extracted_at"], field_mapping={"ref": "External_Id__c"}
+    )
     assert [c.name for c in mapper.columns] == ["External_Id__c", "LastName"]
 
 
@@ -81,14 +115,42 @@ def test_sdc_properties_are_never_sent_unless_mapped():
     ("props", "settings", "message"),
     [
         (["ref", "last_name", "emial"], {}, "'emial' (closest fields: Email"),
-        (["ref", "last_name", "full_name"], {"field_mapping": {"ref": "External_Id__c", "full_name": "Name"}}, "Name is not createable"),
+        (
+            ["ref", "last_name", "full_name"],
+            {"field_mapping": {"ref": "External_Id__c", "full_name": "Name"}},
+            "Name is not createable",
+        ),
         (["ref", "first_name"], {}, "required fields with no property: LastName"),
-        (["ref", "last_name"], {"external_id_field": "Email"}, "Email is not an external id field of Contact"),
-        (["ref", "last_name"], {"external_id_field": "Nope"}, "external_id_field 'Nope' is not a field of Contact"),
-        (["ref", "last_name", "acct"], {"field_mapping": {"ref": "External_Id__c", "acct": "Owner.Email"}}, "'Owner' is not a relationship of Contact"),
-        (["ref", "last_name"], {"field_mapping": {"ref": "External_Id__c", "ghost": "Email"}}, "field_mapping names property 'ghost'"),
-        (["ref", "last_name", "email"], {"field_mapping": {"ref": "External_Id__c", "email": "Emial"}}, "maps to 'Emial', which Contact lacks (closest: Email"),
-        (["ref", "last_name", "email", "e2"], {"field_mapping": {"ref": "External_Id__c", "e2": "Email"}}, "both map to Email"),
+        (
+            ["ref", "last_name"],
+            {"external_id_field": "Email"},
+            "Email is not an external id field of Contact",
+        ),
+        (
+            ["ref", "last_name"],
+            {"external_id_field": "Nope"},
+            "external_id_field 'Nope' is not a field of Contact",
+        ),
+        (
+            ["ref", "last_name", "acct"],
+            {"field_mapping": {"ref": "External_Id__c", "acct": "Owner.Email"}},
+            "'Owner' is not a relationship of Contact",
+        ),
+        (
+            ["ref", "last_name"],
+            {"field_mapping": {"ref": "External_Id__c", "ghost": "Email"}},
+            "field_mapping names property 'ghost'",
+        ),
+        (
+            ["ref", "last_name", "email"],
+            {"field_mapping": {"ref": "External_Id__c", "email": "Emial"}},
+            "maps to 'Emial', which Contact lacks (closest: Email",
+        ),
+        (
+            ["ref", "last_name", "email", "e2"],
+            {"field_mapping": {"ref": "External_Id__c", "e2": "Email"}},
+            "both map to Email",
+        ),
     ],
 )
 def test_startup_validation_messages(props, settings, message):
@@ -101,13 +163,27 @@ def test_startup_validation_messages(props, settings, message):
 def test_update_checks_updateable_and_upsert_needs_a_key():
     with pytest.raises(Exception, match="operation upsert needs external_id_field"):
         RecordMapper("contacts", StreamSettings(), CONTACT, ["last_name"], lambda _: CONTACT)
-    RecordMapper("contacts", StreamSettings(operation="update"), CONTACT, ["id", "last_name"], lambda _: CONTACT)
+    RecordMapper(
+        "contacts",
+        StreamSettings(operation="update"),
+        CONTACT,
+        ["id", "last_name"],
+        lambda _: CONTACT,
+    )
 
 
 def test_unmapped_properties_ignore_and_warn(caplog):
-    mapper = _mapper(["ref", "last_name", "junk"], field_mapping={"ref": "External_Id__c"}, unmapped_properties="ignore")
+    mapper = _mapper(
+        ["ref", "last_name", "junk"],
+        field_mapping={"ref": "External_Id__c"},
+        unmapped_properties="ignore",
+    )
     assert "junk" not in {c.prop for c in mapper.columns}
-    mapper = _mapper(["ref", "last_name", "junk"], field_mapping={"ref": "External_Id__c"}, unmapped_properties="warn")
+    mapper = _mapper(
+        ["ref", "last_name", "junk"],
+        field_mapping={"ref": "External_Id__c"},
+        unmapped_properties="warn",
+    )
     assert "junk" in caplog.text
 
 
@@ -125,7 +201,11 @@ def test_unmapped_properties_ignore_and_warn(caplog):
         (field("Dt__c", "date"), date(2024, 2, 29), "2024-02-29"),
         (field("Dt__c", "date"), "2024-02-29", "2024-02-29"),
         (field("Dt__c", "date"), datetime(2024, 2, 29, 23, 0, tzinfo=UTC), "2024-02-29"),
-        (field("Ts__c", "datetime"), datetime(2024, 1, 31, 12, 0, 5, 123456, tzinfo=timezone(timedelta(hours=2))), "2024-01-31T10:00:05.123Z"),
+        (
+            field("Ts__c", "datetime"),
+            datetime(2024, 1, 31, 12, 0, 5, 123456, tzinfo=timezone(timedelta(hours=2))),
+            "2024-01-31T10:00:05.123Z",
+        ),
         (field("Ts__c", "datetime"), "2024-01-31T00:00:00+05:30", "2024-01-30T18:30:00.000Z"),
         (field("Ts__c", "datetime"), "2024-01-31T00:00:00Z", "2024-01-31T00:00:00.000Z"),
         (field("Ts__c", "datetime"), date(2024, 1, 31), "2024-01-31T00:00:00.000Z"),
@@ -137,7 +217,13 @@ def test_unmapped_properties_ignore_and_warn(caplog):
         (field("S__c", length=20), Decimal("1.50"), "1.50"),
         (field("R__c", "reference"), "001D000000IRFma", "001D000000IRFma"),
         (field("R__c", "reference"), "001D000000IRFmaIAH", "001D000000IRFmaIAH"),
-        (field("P__c", "picklist", restricted_picklist=True, picklist_values=frozenset({"Gold"})), "Gold", "Gold"),
+        (
+            field(
+                "P__c", "picklist", restricted_picklist=True, picklist_values=frozenset({"Gold"})
+            ),
+            "Gold",
+            "Gold",
+        ),
     ],
 )
 def test_value_conversion(fld, value, expected):
@@ -150,7 +236,11 @@ def test_value_conversion(fld, value, expected):
         (field("S__c", length=5), "abcdef", "STRING_TOO_LONG"),
         (field("I__c", "int", digits=3), 12345, "NUMBER_OUTSIDE_VALID_RANGE"),
         (field("I__c", "int", digits=9), Decimal("1.5"), "INVALID_TYPE_ON_FIELD_IN_RECORD"),
-        (field("D__c", "currency", precision=5, scale=2), Decimal("1234.5"), "NUMBER_OUTSIDE_VALID_RANGE"),
+        (
+            field("D__c", "currency", precision=5, scale=2),
+            Decimal("1234.5"),
+            "NUMBER_OUTSIDE_VALID_RANGE",
+        ),
         (field("D__c", "double", precision=18, scale=2), "abc", "INVALID_TYPE_ON_FIELD_IN_RECORD"),
         (field("B__c", "boolean"), "maybe", "INVALID_TYPE_ON_FIELD_IN_RECORD"),
         (field("Dt__c", "date"), "31/01/2024", "INVALID_TYPE_ON_FIELD_IN_RECORD"),
@@ -158,7 +248,13 @@ def test_value_conversion(fld, value, expected):
         (field("R__c", "reference"), ["001D000000IRFmaIAH", "001D000000IRFmaIAH"], "MALFORMED_ID"),
         (field("R__c", "reference"), "001D000000IRFmaXXX", "MALFORMED_ID"),
         (field("R__c", "reference"), "short", "MALFORMED_ID"),
-        (field("P__c", "picklist", restricted_picklist=True, picklist_values=frozenset({"Gold"})), "Platinum", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+        (
+            field(
+                "P__c", "picklist", restricted_picklist=True, picklist_values=frozenset({"Gold"})
+            ),
+            "Platinum",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        ),
     ],
 )
 def test_value_problems(fld, value, code):
@@ -180,10 +276,19 @@ def test_rejected_record_names_stream_key_and_field():
 
 
 def test_null_clears_and_absent_leaves_alone():
-    mapper = _mapper(["ref", "last_name", "email", "acct"], field_mapping={"ref": "External_Id__c", "acct": "Account.External_Id__c"})
+    mapper = _mapper(
+        ["ref", "last_name", "email", "acct"],
+        field_mapping={"ref": "External_Id__c", "acct": "Account.External_Id__c"},
+    )
     assert mapper.convert({"ref": "C-1", "email": None}) == {"External_Id__c": "C-1", "Email": None}
-    assert mapper.convert({"ref": "C-1", "acct": None}) == {"External_Id__c": "C-1", "AccountId": None}
-    assert mapper.convert({"ref": "C-1", "acct": "A-1"}) == {"External_Id__c": "C-1", "Account.External_Id__c": "A-1"}
+    assert mapper.convert({"ref": "C-1", "acct": None}) == {
+        "External_Id__c": "C-1",
+        "AccountId": None,
+    }
+    assert mapper.convert({"ref": "C-1", "acct": "A-1"}) == {
+        "External_Id__c": "C-1",
+        "Account.External_Id__c": "A-1",
+    }
 
 
 INVOICE_PROPS = {
@@ -201,14 +306,30 @@ INVOICE_PROPS = {
 
 def test_values_land_in_salesforce_as_typed(salesforce_emulator, tmp_path):
     config = base_config(
-        salesforce_emulator.base_url, tmp_path,
-        streams={"invoices": {"sobject": "Invoice__c", "external_id_field": "Invoice_Number__c", "field_mapping": {"number": "Invoice_Number__c"}}},
+        salesforce_emulator.base_url,
+        tmp_path,
+        streams={
+            "invoices": {
+                "sobject": "Invoice__c",
+                "external_id_field": "Invoice_Number__c",
+                "field_mapping": {"number": "Invoice_Number__c"},
+            }
+        },
     )
     rec = {
-        "number": "INV-1", "amount": 1234567.891, "quantity": 3, "tax_rate": 7.5, "invoice_date": "2024-02-29",
-        "paid_at": "2024-03-01T09:30:00+02:00", "is_paid": True, "tags": ["Urgent", "Export"], "notes": "line1\nline2 \u00e9\u4e2d",
+        "number": "INV-1",
+        "amount": 1234567.891,
+        "quantity": 3,
+        "tax_rate": 7.5,
+        "invoice_date": "2024-02-29",
+        "paid_at": "2024-03-01T09:30:00+02:00",
+        "is_paid": True,
+        "tags": ["Urgent", "Export"],
+        "notes": "line1\nline2 \u00e9\u4e2d",
     }
-    run = run_target(config, [schema("invoices", INVOICE_PROPS, ["number"]), record("invoices", rec)], tmp_path)
+    run = run_target(
+        config, [schema("invoices", INVOICE_PROPS, ["number"]), record("invoices", rec)], tmp_path
+    )
     assert run.returncode == 0, run.stderr + str(run.dead_letters)
     stored = salesforce_emulator.records("Invoice__c")[0]
     assert stored["Invoice_Number__c"] == "INV-1"
@@ -221,7 +342,9 @@ def test_values_land_in_salesforce_as_typed(salesforce_emulator, tmp_path):
     assert stored["Notes__c"] == "line1\nline2 \u00e9\u4e2d"
     # A second run with nulls clears; absent properties leave values alone.
     rec2 = {"number": "INV-1", "notes": None, "is_paid": None}
-    run = run_target(config, [schema("invoices", INVOICE_PROPS, ["number"]), record("invoices", rec2)], tmp_path)
+    run = run_target(
+        config, [schema("invoices", INVOICE_PROPS, ["number"]), record("invoices", rec2)], tmp_path
+    )
     assert run.returncode == 0, run.stderr
     stored = salesforce_emulator.records("Invoice__c")[0]
     assert stored["Notes__c"] is None
@@ -230,9 +353,30 @@ def test_values_land_in_salesforce_as_typed(salesforce_emulator, tmp_path):
 
 
 def test_unknown_property_fails_before_any_write(salesforce_emulator, tmp_path):
-    config = base_config(salesforce_emulator.base_url, tmp_path, streams={"contacts": {"sobject": "Contact", "external_id_field": "External_Id__c", "field_mapping": {"ref": "External_Id__c"}}})
-    props = {"ref": {"type": "string"}, "last_name": {"type": "string"}, "emial": {"type": "string"}}
-    run = run_target(config, [schema("contacts", props, ["ref"]), record("contacts", {"ref": "C-1", "last_name": "X", "emial": "x@y"})], tmp_path)
+    config = base_config(
+        salesforce_emulator.base_url,
+        tmp_path,
+        streams={
+            "contacts": {
+                "sobject": "Contact",
+                "external_id_field": "External_Id__c",
+                "field_mapping": {"ref": "External_Id__c"},
+            }
+        },
+    )
+    props = {
+        "ref": {"type": "string"},
+        "last_name": {"type": "string"},
+        "emial": {"type": "string"},
+    }
+    run = run_target(
+        config,
+        [
+            schema("contacts", props, ["ref"]),
+            record("contacts", {"ref": "C-1", "last_name": "X", "emial": "x@y"}),
+        ],
+        tmp_path,
+    )
     assert run.returncode != 0
     assert "'emial' (closest fields: Email" in run.stderr
     writes = [r for r in salesforce_emulator.requests if r["method"] in {"POST", "PATCH", "DELETE"}]

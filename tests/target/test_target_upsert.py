@@ -15,7 +15,9 @@ from helpers import (
 
 
 def _config(emulator, tmp_path, **overrides):
-    return base_config(emulator.base_url, tmp_path, streams={"contacts": CONTACT_STREAM}, **overrides)
+    return base_config(
+        emulator.base_url, tmp_path, streams={"contacts": CONTACT_STREAM}, **overrides
+    )
 
 
 def test_upsert_creates_then_updates_without_duplicates(salesforce_emulator, tmp_path):
@@ -23,14 +25,26 @@ def test_upsert_creates_then_updates_without_duplicates(salesforce_emulator, tmp
     first = run_target(_config(salesforce_emulator, tmp_path), messages, tmp_path)
     assert first.returncode == 0, first.stderr
     stats = first.report["streams"]["contacts"]
-    assert (stats["received"], stats["created"], stats["updated"], stats["failed"]) == (450, 450, 0, 0)
+    assert (stats["received"], stats["created"], stats["updated"], stats["failed"]) == (
+        450,
+        450,
+        0,
+        0,
+    )
     assert len(salesforce_emulator.records("Contact")) == 450
     # 450 records = 3 Collections calls of at most 200.
-    writes = [r for r in salesforce_emulator.requests if "/composite/sobjects/Contact/External_Id__c" in r["path"]]
+    writes = [
+        r
+        for r in salesforce_emulator.requests
+        if "/composite/sobjects/Contact/External_Id__c" in r["path"]
+    ]
     assert len(writes) == 3
     assert all(r["method"] == "PATCH" for r in writes)
 
-    changed = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(450, email="new@example.com")]
+    changed = [
+        schema("contacts", CONTACT_PROPS, ["contact_ref"]),
+        *contacts(450, email="new@example.com"),
+    ]
     second = run_target(_config(salesforce_emulator, tmp_path), changed, tmp_path)
     assert second.returncode == 0, second.stderr
     stats = second.report["streams"]["contacts"]
@@ -52,7 +66,9 @@ def test_salesforce_rejection_is_dead_lettered_and_the_rest_land(salesforce_emul
         *contacts(3, start=10),
         state({"bookmark": 2}),
     ]
-    run = run_target(_config(salesforce_emulator, tmp_path, on_record_error="continue"), messages, tmp_path)
+    run = run_target(
+        _config(salesforce_emulator, tmp_path, on_record_error="continue"), messages, tmp_path
+    )
     assert run.returncode == 0, run.stderr
     assert len(salesforce_emulator.records("Contact")) == 6
     assert len(run.dead_letters) == 1
@@ -69,7 +85,9 @@ def test_salesforce_rejection_is_dead_lettered_and_the_rest_land(salesforce_emul
     assert run.states == [{"bookmark": 2}]
 
 
-def test_on_record_error_fail_finishes_batch_then_exits_nonzero_without_state(salesforce_emulator, tmp_path):
+def test_on_record_error_fail_finishes_batch_then_exits_nonzero_without_state(
+    salesforce_emulator, tmp_path
+):
     messages = [
         schema("contacts", CONTACT_PROPS, ["contact_ref"]),
         *contacts(2),
@@ -90,9 +108,19 @@ def test_on_record_error_fail_finishes_batch_then_exits_nonzero_without_state(sa
 def test_state_only_covers_confirmed_records(salesforce_emulator_factory, tmp_path):
     # Every Collections call answers 503 until retries give up: nothing is confirmed.
     emulator = salesforce_emulator_factory(
-        faults=[{"match": {"path_contains": "/composite/sobjects"}, "on_calls": list(range(1, 50)), "status": 503}]
+        faults=[
+            {
+                "match": {"path_contains": "/composite/sobjects"},
+                "on_calls": list(range(1, 50)),
+                "status": 503,
+            }
+        ]
     )
-    messages = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(5), state({"bookmark": 9})]
+    messages = [
+        schema("contacts", CONTACT_PROPS, ["contact_ref"]),
+        *contacts(5),
+        state({"bookmark": 9}),
+    ]
     run = run_target(_config(emulator, tmp_path), messages, tmp_path, timeout=180)
     assert run.returncode == 1
     assert run.states == []
@@ -117,8 +145,16 @@ def test_state_is_emitted_after_records_are_written(salesforce_emulator, tmp_pat
 def test_transient_errors_are_retried(salesforce_emulator_factory, tmp_path):
     emulator = salesforce_emulator_factory(
         faults=[
-            {"match": {"method": "PATCH", "path_contains": "/composite/sobjects"}, "on_calls": [1, 2], "status": 503},
-            {"match": {"path_contains": "/composite/sobjects"}, "on_calls": [3], "drop_connection": True},
+            {
+                "match": {"method": "PATCH", "path_contains": "/composite/sobjects"},
+                "on_calls": [1, 2],
+                "status": 503,
+            },
+            {
+                "match": {"path_contains": "/composite/sobjects"},
+                "on_calls": [3],
+                "drop_connection": True,
+            },
         ]
     )
     messages = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(5)]
@@ -130,9 +166,7 @@ def test_transient_errors_are_retried(salesforce_emulator_factory, tmp_path):
 def test_token_refresh_in_the_middle_of_a_run(salesforce_emulator_factory, tmp_path):
     emulator = salesforce_emulator_factory(token_ttl_calls=2)
     messages = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(1000)]
-    run = run_target(
-        _config(emulator, tmp_path, max_concurrency=1), messages, tmp_path
-    )
+    run = run_target(_config(emulator, tmp_path, max_concurrency=1), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert len(emulator.records("Contact")) == 1000
     tokens = [r for r in emulator.requests if r["path"] == "/services/oauth2/token"]
