@@ -1,0 +1,199 @@
+"""A local Salesforce emulator for tests, demos and CI (``salesforce-emulator``).
+
+Python API::
+
+    from target_salesforce_out.emulator import run_emulator
+
+    with run_emulator(person_accounts=True) as sf:
+        token = sf.access_token()          # or POST {sf.base_url}/services/oauth2/token
+        ...
+        assert sf.records("Contact")[0]["LastName"] == "Doe"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .oauth import Credentials
+from .server import App, EmulatorHTTPServer, EmulatorOptions
+from .store import Org
+
+__all__ = ["DEFAULT_CREDENTIALS", "Emulator", "EmulatorOptions", "run_emulator"]
+
+DEFAULT_CREDENTIALS = Credentials()
+
+
+class Emulator:
+    """A running (or startable) emulator and its inspection hooks.
+
+    Attributes:
+        host: Interface the server binds to.
+        port: Requested port (0 picks a free one); ``base_url`` has the real one once started.
+        options: The emulator settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        record_ms: float = 0.0,
+        api_limit: int = 15_000,
+        metadata: str | Path | dict[str, Any] | None = None,
+        faults: list[dict[str, Any]] | str | Path | None = None,
+        person_accounts: bool = False,
+        jwt_public_key: str | bytes | Path | None = None,
+        token_ttl_calls: int | None = None,
+    ) -> None:
+        """Configure (and validate) the emulator without starting it.
+
+        Args:
+            host: Interface to bind (loopback by default).
+            port: Port to bind; 0 picks a free port.
+            latency_ms: Added latency per call.
+            record_ms: Added processing time per record (Collections calls, Bulk rows).
+            api_limit: Daily API request allocation.
+            metadata: Metadata file path or dict (objects added to / replacing the built-ins).
+            faults: Fault plan (list of rules or JSON file path).
+            person_accounts: Enable Person Accounts.
+            jwt_public_key: PEM public key (text, bytes or file path) that verifies JWT assertions.
+            token_ttl_calls: Access tokens stop working after this many API calls.
+        """
+        self.host = host
+        self.port = port
+        self.options = EmulatorOptions(
+            latency_ms=latency_ms,
+            record_ms=record_ms,
+            api_limit=api_limit,
+            metadata=metadata,
+            faults=faults,
+            person_accounts=person_accounts,
+            jwt_public_key=jwt_public_key,
+            token_ttl_calls=token_ttl_calls,
+        )
+        self.app = App(self.options)
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Emulator:
+        """Bind the port and serve in a background thread.
+
+        Returns:
+            self, for chaining.
+        """
+        if self._server is not None:
+            return self
+        self._server = EmulatorHTTPServer((self.host, self.port), self.app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="salesforce-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and stop background workers."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.app.shutdown()
+
+    def __enter__(self) -> Emulator:
+        """Start the emulator."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the emulator."""
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: login host and instance URL at once."""
+        if not self.app.base_url:
+            raise RuntimeError("the emulator is not started")
+        return self.app.base_url
+
+    @property
+    def org(self) -> Org:
+        """The emulated org (schema, records, DML)."""
+        return self.app.org
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials the token endpoint accepts."""
+        return self.app.tokens.credentials
+
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        """Stored live records of an object, with canonical field names.
+
+        Args:
+            sobject: Object API name, any case.
+
+        Returns:
+            Record copies.
+        """
+        return self.org.rows(sobject)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Request log: method, path, query, counted, status, in arrival order."""
+        return self.app.requests()
+
+    @property
+    def api_usage(self) -> int:
+        """API calls counted so far."""
+        return self.app.usage()[0]
+
+    def reset(self) -> None:
+        """Drop all records, jobs, the request log and API usage; re-seed built-in rows."""
+        self.app.reset()
+
+    def set_faults(self, rules: list[dict[str, Any]] | str | Path | None) -> None:
+        """Replace the fault plan.
+
+        Args:
+            rules: Rules as interface.md describes them (or a JSON file path, or None).
+        """
+        self.app.set_faults(rules)
+
+    def access_token(self) -> str:
+        """Issue an access token for the admin user without an OAuth round trip."""
+        return self.app.tokens.issue(self.org.admin_user_id)
+
+    def expire_all_tokens(self) -> None:
+        """Invalidate every access token; the next data call gets 401 INVALID_SESSION_ID."""
+        self.app.tokens.expire_all()
+
+    def revoke_all_tokens(self) -> None:
+        """Expire every access token and revoke the refresh token (``invalid_grant``)."""
+        self.app.tokens.revoke_refresh_tokens()
+        self.app.tokens.expire_all()
+
+
+@contextlib.contextmanager
+def run_emulator(**options: Any) -> Iterator[Emulator]:
+    """Start an emulator on a free loopback port for the duration of a ``with`` block.
+
+    Args:
+        **options: Keyword arguments of :class:`Emulator`.
+
+    Yields:
+        The running emulator.
+    """
+    emulator = Emulator(**options)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

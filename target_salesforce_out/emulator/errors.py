@@ -1,0 +1,77 @@
+"""Per-record error and save-result types shared by the store, the REST layer and Bulk jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One per-record error, rendered as ``{"statusCode", "message", "fields"}`` (8.1).
+
+    Attributes:
+        status_code: Salesforce StatusCode, e.g. ``REQUIRED_FIELD_MISSING``.
+        message: Human-readable text, verbatim as Salesforce words it.
+        fields: Field API names the error is about (may be empty).
+    """
+
+    status_code: str
+    message: str
+    fields: list[str] = field(default_factory=list)
+
+    def as_status(self) -> dict[str, object]:
+        """Render for per-record results (sObject Collections), with ``statusCode``."""
+        return {"statusCode": self.status_code, "message": self.message, "fields": self.fields}
+
+    def as_rest(self) -> dict[str, object]:
+        """Render for REST error arrays, with ``errorCode`` (``fields`` only when non-empty)."""
+        body: dict[str, object] = {"message": self.message, "errorCode": self.status_code}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+@dataclass
+class SaveResult:
+    """Outcome of saving one record.
+
+    Attributes:
+        id: The 18-character id (None for failed creates).
+        success: Whether the record was saved.
+        errors: Errors when it was not.
+        created: For upserts, True when inserted and False when updated; None otherwise.
+    """
+
+    id: str | None
+    success: bool
+    errors: list[RecordError]
+    created: bool | None = None
+
+
+class RecordErrorException(Exception):  # noqa: N818 - name fixed by the emulator interface
+    """Raised while validating one record; carries the RecordError to report."""
+
+    def __init__(self, error: RecordError) -> None:
+        """Wrap an error.
+
+        Args:
+            error: The per-record error.
+        """
+        super().__init__(f"{error.status_code}: {error.message}")
+        self.error = error
+
+
+def record_error(
+    status_code: str, message: str, fields: list[str] | None = None
+) -> RecordErrorException:
+    """Build a RecordErrorException in one call.
+
+    Args:
+        status_code: Salesforce StatusCode.
+        message: Error text.
+        fields: Field names, if any.
+
+    Returns:
+        The exception, ready to raise.
+    """
+    return RecordErrorException(RecordError(status_code, message, list(fields or [])))

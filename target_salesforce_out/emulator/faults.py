@@ -1,0 +1,289 @@
+"""The fault plan: injected HTTP errors, dropped connections, latency and per-record errors.
+
+A plan is a JSON list of rules (interface.md "The emulator"); each rule has ``match``
+(``method``, ``path_contains``; empty matches every request) and one effect:
+
+* ``status`` (with optional ``on_calls``): answer with Salesforce's error body for that status;
+* ``drop_connection`` (with optional ``on_calls``): close the socket without answering;
+* ``latency_ms`` (with optional ``on_calls``): wait before answering;
+* ``expire_token`` (with optional ``on_calls``): invalidate every access token first, so the call
+  gets 401 ``INVALID_SESSION_ID``;
+* ``record_error`` (with ``every_nth_record``, ``first_attempts``, optional ``message``): inside
+  Collections calls and Bulk jobs, every n-th distinct record fails its first attempts;
+* ``fail_job_after_rows`` (with optional ``error_message``): read by the Bulk module.
+
+``on_calls`` lists 1-based numbers counted over the requests that match the rule; without it the
+effect applies to every matching request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RecordError
+
+# Messages of salesforce-api.md 8.2 / 8.3 for record-level faults.
+RECORD_MESSAGES = {
+    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record",
+    "DUPLICATES_DETECTED": "Use one of these records?",
+    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": (
+        "EmulatorTrigger: execution of AfterInsert caused by: System.DmlException: Insert "
+        "failed. First exception on row 0; first error: UNABLE_TO_LOCK_ROW, unable to obtain "
+        "exclusive access to this record: []"
+    ),
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": "Record rejected by the emulator's validation rule",
+    "INSUFFICIENT_ACCESS_OR_READONLY": "insufficient access rights on object id",
+}
+FAULT_STATUSES = frozenset({401, 403, 420, 500, 502, 503, 504})
+_EFFECTS = ("status", "drop_connection", "latency_ms", "expire_token", "record_error")
+_BULK_EFFECTS = ("fail_job_after_rows",)
+_KEYS = frozenset(
+    {
+        "match",
+        "on_calls",
+        "body",
+        "message",
+        "every_nth_record",
+        "first_attempts",
+        "error_message",
+        *_EFFECTS,
+        *_BULK_EFFECTS,
+    }
+)
+
+
+class FaultPlanError(ValueError):
+    """A fault plan that cannot be applied as written."""
+
+
+@dataclass
+class FaultRule:
+    """One validated rule plus its counters.
+
+    Attributes:
+        raw: The rule as written (other modules read extra kinds from it).
+        method: Upper-case method to match, or None for any.
+        path_contains: Substring the path must contain ("" matches all).
+    """
+
+    raw: dict[str, Any]
+    method: str | None
+    path_contains: str
+    calls: int = 0
+    ordinals: dict[str, int] = field(default_factory=dict)
+    sightings: dict[str, int] = field(default_factory=dict)
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request (or a Bulk job's upload) is covered by this rule."""
+        if self.method is not None and method.upper() != self.method:
+            return False
+        return self.path_contains in path
+
+
+@dataclass
+class RequestFaults:
+    """Effects that apply to one request."""
+
+    status: int | None = None
+    body: str | None = None
+    drop_connection: bool = False
+    latency_ms: float = 0.0
+    expire_token: bool = False
+
+
+class FaultPlan:
+    """A validated, thread-safe fault plan."""
+
+    def __init__(self, rules: list[dict[str, Any]] | None = None) -> None:
+        """Validate the rules.
+
+        Args:
+            rules: The plan as a list of rule dicts.
+        """
+        self._lock = threading.Lock()
+        self.rules = [_validate(i, r) for i, r in enumerate(rules or [], start=1)]
+
+    def on_request(self, method: str, path: str) -> RequestFaults:
+        """Count a request against every matching rule and return the effects that fire.
+
+        Args:
+            method: HTTP method.
+            path: Request path (no query string).
+
+        Returns:
+            The combined effects.
+        """
+        out = RequestFaults()
+        with self._lock:
+            for rule in self.rules:
+                raw = rule.raw
+                if "record_error" in raw or "fail_job_after_rows" in raw:
+                    continue
+                if not rule.matches(method, path):
+                    continue
+                rule.calls += 1
+                on_calls = raw.get("on_calls")
+                if on_calls is not None and rule.calls not in on_calls:
+                    continue
+                if "status" in raw and out.status is None:
+                    out.status = int(raw["status"])
+                    out.body = raw.get("body")
+                if raw.get("drop_connection"):
+                    out.drop_connection = True
+                if raw.get("expire_token"):
+                    out.expire_token = True
+                out.latency_ms += float(raw.get("latency_ms", 0))
+        return out
+
+    def record_fault(self, method: str, path: str, key: str) -> RecordError | None:
+        """Decide whether one record fails with an injected per-record error.
+
+        Distinct records (by ``key``: external id, Id or canonical JSON) are numbered in
+        first-seen order per rule; every ``every_nth_record``-th one fails the first
+        ``first_attempts`` times it is seen.
+
+        Args:
+            method: Method of the request carrying the record (``PUT`` for Bulk rows).
+            path: Path of that request (the job's upload path for Bulk rows).
+            key: Stable identity of the record.
+
+        Returns:
+            The error to report, or None.
+        """
+        with self._lock:
+            for rule in self.rules:
+                raw = rule.raw
+                if "record_error" not in raw or not rule.matches(method, path):
+                    continue
+                ordinal = rule.ordinals.setdefault(key, len(rule.ordinals) + 1)
+                if ordinal % int(raw.get("every_nth_record", 1)) != 0:
+                    continue
+                seen = rule.sightings.get(key, 0)
+                if seen >= int(raw.get("first_attempts", 1)):
+                    continue
+                rule.sightings[key] = seen + 1
+                code = str(raw["record_error"])
+                return RecordError(code, str(raw.get("message") or RECORD_MESSAGES[code]))
+        return None
+
+    def reset_counters(self) -> None:
+        """Forget call counts and record sightings (the rules stay)."""
+        with self._lock:
+            for rule in self.rules:
+                rule.calls = 0
+                rule.ordinals.clear()
+                rule.sightings.clear()
+
+
+def _validate(number: int, rule: Any) -> FaultRule:
+    where = f"fault rule {number}"
+    if not isinstance(rule, dict):
+        raise FaultPlanError(f"{where}: must be a JSON object")
+    unknown = sorted(set(rule) - _KEYS)
+    if unknown:
+        raise FaultPlanError(f"{where}: unknown keys {unknown}; known keys are {sorted(_KEYS)}")
+    match = rule.get("match", {})
+    if not isinstance(match, dict) or set(match) - {"method", "path_contains"}:
+        raise FaultPlanError(f'{where}: "match" must be an object with "method"/"path_contains"')
+    effects = [k for k in (*_EFFECTS, *_BULK_EFFECTS) if k in rule]
+    if len(effects) != 1:
+        raise FaultPlanError(
+            f"{where}: needs exactly one effect of {[*_EFFECTS, *_BULK_EFFECTS]}, got {effects}"
+        )
+    on_calls = rule.get("on_calls")
+    if on_calls is not None and (
+        not isinstance(on_calls, list)
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in on_calls)
+    ):
+        raise FaultPlanError(f'{where}: "on_calls" must be a list of 1-based call numbers')
+    if "status" in rule and rule["status"] not in FAULT_STATUSES:
+        raise FaultPlanError(f"{where}: status must be one of {sorted(FAULT_STATUSES)}")
+    if "body" in rule and rule["body"] not in {"json", "html", "empty"}:
+        raise FaultPlanError(f'{where}: "body" must be "json", "html" or "empty"')
+    if "latency_ms" in rule and not (
+        isinstance(rule["latency_ms"], int | float) and rule["latency_ms"] >= 0
+    ):
+        raise FaultPlanError(f'{where}: "latency_ms" must be a non-negative number')
+    if "record_error" in rule:
+        if rule["record_error"] not in RECORD_MESSAGES and not rule.get("message"):
+            raise FaultPlanError(
+                f"{where}: record_error must be one of {sorted(RECORD_MESSAGES)} "
+                '(or give a "message" for another status code)'
+            )
+        if on_calls is not None:
+            raise FaultPlanError(f'{where}: record_error rules count records, not "on_calls"')
+        for key in ("every_nth_record", "first_attempts"):
+            value = rule.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FaultPlanError(f"{where}: {key} must be a positive integer")
+    method = match.get("method")
+    return FaultRule(
+        raw=dict(rule),
+        method=str(method).upper() if method else None,
+        path_contains=str(match.get("path_contains") or ""),
+    )
+
+
+def load_fault_plan(source: list[dict[str, Any]] | str | Path | None) -> FaultPlan:
+    """Build a FaultPlan from a list of rules or a JSON file.
+
+    Args:
+        source: The rules, a path to a JSON file holding them, or None for no faults.
+
+    Returns:
+        The validated plan.
+
+    Raises:
+        FaultPlanError: If the file cannot be read or a rule is invalid.
+    """
+    if source is None:
+        return FaultPlan([])
+    if isinstance(source, str | Path):
+        try:
+            data = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FaultPlanError(f"cannot read fault plan {source}: {exc}") from exc
+    else:
+        data = source
+    if not isinstance(data, list):
+        raise FaultPlanError("a fault plan is a JSON list of rules")
+    return FaultPlan(data)
+
+
+def fault_response(status: int, body: str | None) -> tuple[int, str, bytes]:
+    """Salesforce's answer for an injected status (salesforce-api.md 2.4, 2.8, 8.2).
+
+    Args:
+        status: One of FAULT_STATUSES.
+        body: ``json``, ``html`` or ``empty`` to override the default body shape.
+
+    Returns:
+        (status, content type, body bytes).
+    """
+    errors = {
+        401: ("INVALID_SESSION_ID", "Session expired or invalid"),
+        403: ("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
+        500: (
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: "
+            "1234567-8901 (-123456789)",
+        ),
+        # Text varies in the wild (salesforce-api.md 8.2).
+        503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),
+    }
+    kind = body or ("json" if status in errors else "empty")
+    if kind == "empty":
+        return status, "text/plain", b""
+    if kind == "html" or status not in errors:
+        page = (
+            f"<html><head><title>{status}</title></head><body><h1>{status}</h1>"
+            "<p>The server encountered an error processing the request.</p></body></html>"
+        )
+        return status, "text/html;charset=UTF-8", page.encode()
+    code, message = errors[status]
+    payload = json.dumps([{"message": message, "errorCode": code}], separators=(",", ":"))
+    return status, "application/json;charset=UTF-8", payload.encode()

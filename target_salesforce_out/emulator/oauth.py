@@ -1,0 +1,326 @@
+"""OAuth 2.0 token endpoint, revocation and access-token bookkeeping (salesforce-api.md 1).
+
+Grants: refresh_token, password (password + security token), client_credentials (HTTP Basic or
+body parameters) and JWT bearer (RS256 verified against the configured public key). Error bodies
+are the ``{"error", "error_description"}`` objects of 1.7. Test hooks: a token lifetime counted in
+API calls, forced expiry of every access token, and revoking the refresh tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+AUDIENCES = frozenset({"https://login.salesforce.com", "https://test.salesforce.com"})
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The connected app and user the emulator accepts (interface.md "The emulator")."""
+
+    client_id: str = "emulator-client"
+    client_secret: str = "emulator-secret"  # noqa: S105 - documented demo credential
+    refresh_token: str = "emulator-refresh-token"  # noqa: S105 - documented demo credential
+    username: str = "admin@emulator.test"
+    password: str = "emulator-password"  # noqa: S105 - documented demo credential
+    security_token: str = "emulator-token"  # noqa: S105 - documented demo credential
+
+
+class OAuthError(Exception):
+    """A token-endpoint failure, rendered as ``{"error", "error_description"}``."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        """Store the error.
+
+        Args:
+            error: The ``error`` code.
+            description: The ``error_description``.
+            status: HTTP status (400 for all documented cases).
+        """
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def body(self) -> dict[str, str]:
+        """The JSON error object."""
+        return {"error": self.error, "error_description": self.description}
+
+
+@dataclass
+class _Session:
+    user_id: str
+    refresh_token: str | None
+    calls: int = 0
+
+
+def load_public_key(key: str | bytes | Path | None) -> Any:
+    """Load a PEM public key given as text, bytes or a file path.
+
+    Args:
+        key: PEM data or a path to a PEM file, or None.
+
+    Returns:
+        The key object, or None.
+
+    Raises:
+        ValueError: If the key cannot be read.
+    """
+    if key is None:
+        return None
+    if isinstance(key, Path) or (isinstance(key, str) and "-----BEGIN" not in key):
+        data = Path(key).read_bytes()
+    else:
+        data = key.encode() if isinstance(key, str) else key
+    return load_pem_public_key(data)
+
+
+class TokenService:
+    """Issues, checks and revokes tokens. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        user_lookup: Any,
+        credentials: Credentials | None = None,
+        jwt_public_key: Any = None,
+        token_ttl_calls: int | None = None,
+    ) -> None:
+        """Configure the service.
+
+        Args:
+            org_id: 18-character org id (tokens start with its 15-character form).
+            user_lookup: Callable username -> user id (or None when no such user).
+            credentials: Accepted credentials (defaults: interface.md).
+            jwt_public_key: Key object that verifies JWT assertions (None: signatures unchecked).
+            token_ttl_calls: After this many API calls an access token stops working.
+        """
+        self.org_id = org_id
+        self.user_lookup = user_lookup
+        self.credentials = credentials or Credentials()
+        self.jwt_public_key = jwt_public_key
+        self.token_ttl_calls = token_ttl_calls
+        self._lock = threading.Lock()
+        self._sessions: dict[str, _Session] = {}
+        self._revoked_refresh: set[str] = set()
+
+    # ------------------------------------------------------------------ hooks
+    def expire_all(self) -> None:
+        """Invalidate every access token (the next data call gets 401)."""
+        with self._lock:
+            self._sessions.clear()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Make the refresh token fail with ``invalid_grant`` (and drop its sessions)."""
+        with self._lock:
+            self._revoked_refresh.add(self.credentials.refresh_token)
+            self._sessions = {k: s for k, s in self._sessions.items() if s.refresh_token is None}
+
+    def restore_refresh_tokens(self) -> None:
+        """Undo ``revoke_refresh_tokens`` and revocations through the revoke endpoint."""
+        with self._lock:
+            self._revoked_refresh.clear()
+
+    def issue(self, user_id: str, refresh_token: str | None = None) -> str:
+        """Create an access token for a user (also used by tests that skip OAuth).
+
+        Args:
+            user_id: The user the session belongs to.
+            refresh_token: The refresh token it was issued from, if any.
+
+        Returns:
+            The access token ``{orgId15}!{opaque}``.
+        """
+        opaque = "AQ" + secrets.token_urlsafe(72).replace("-", ".")
+        token = f"{self.org_id[:15]}!{opaque}"
+        with self._lock:
+            self._sessions[token] = _Session(user_id, refresh_token)
+        return token
+
+    def authenticate(self, token: str, *, count: bool) -> str | None:
+        """Check an access token and, for API calls, spend one call of its lifetime.
+
+        Args:
+            token: The bearer token.
+            count: Whether this request counts as an API call.
+
+        Returns:
+            The user id, or None when the token is unknown, revoked or used up.
+        """
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                return None
+            if count and self.token_ttl_calls is not None:
+                if session.calls >= self.token_ttl_calls:
+                    del self._sessions[token]
+                    return None
+                session.calls += 1
+            return session.user_id
+
+    # -------------------------------------------------------------- endpoints
+    def token(
+        self, form: dict[str, str], authorization: str | None, base_url: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer ``POST /services/oauth2/token``.
+
+        Args:
+            form: The form-encoded body parameters.
+            authorization: The Authorization header (client credentials may use HTTP Basic).
+            base_url: The emulator's base URL (the ``instance_url`` it hands out).
+
+        Returns:
+            (status, JSON body).
+        """
+        grant = form.get("grant_type", "")
+        try:
+            if grant == "refresh_token":
+                body = self._refresh(form, base_url)
+            elif grant == "password":
+                body = self._password(form, base_url)
+            elif grant == "client_credentials":
+                body = self._client_credentials(form, authorization, base_url)
+            elif grant == JWT_GRANT:
+                body = self._jwt(form, base_url)
+            else:
+                # Description text UNVERIFIED (salesforce-api.md 1.7).
+                raise OAuthError("unsupported_grant_type", "grant type not supported")
+        except OAuthError as exc:
+            return exc.status, exc.body()
+        return 200, body
+
+    def revoke(self, token: str | None) -> tuple[int, dict[str, Any] | None]:
+        """Answer ``/services/oauth2/revoke`` (200 with an empty body on success).
+
+        Args:
+            token: The access or refresh token to revoke.
+
+        Returns:
+            (status, error body or None).
+        """
+        with self._lock:
+            if token and token in self._sessions:
+                del self._sessions[token]
+                return 200, None
+            if token == self.credentials.refresh_token and token not in self._revoked_refresh:
+                self._revoked_refresh.add(token)
+                self._sessions = {
+                    k: s for k, s in self._sessions.items() if s.refresh_token != token
+                }
+                return 200, None
+        # Description text UNVERIFIED (salesforce-api.md 1.10).
+        return 400, {"error": "invalid_token", "error_description": "invalid token"}
+
+    # ----------------------------------------------------------------- grants
+    def _check_client(
+        self, client_id: str | None, secret: str | None, *, need_secret: bool
+    ) -> None:
+        if client_id != self.credentials.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if (secret is not None or need_secret) and secret != self.credentials.client_secret:
+            raise OAuthError("invalid_client", "invalid client credentials")
+
+    def _refresh(self, form: dict[str, str], base_url: str) -> dict[str, Any]:
+        self._check_client(form.get("client_id"), form.get("client_secret"), need_secret=False)
+        refresh = form.get("refresh_token")
+        with self._lock:
+            revoked = refresh in self._revoked_refresh
+        if refresh != self.credentials.refresh_token or revoked:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        return self._success(self._admin(), base_url, scope="refresh_token api", refresh=refresh)
+
+    def _password(self, form: dict[str, str], base_url: str) -> dict[str, Any]:
+        self._check_client(form.get("client_id"), form.get("client_secret"), need_secret=True)
+        creds = self.credentials
+        user_ok = (form.get("username") or "").lower() == creds.username.lower()
+        if not user_ok or form.get("password") != creds.password + creds.security_token:
+            raise OAuthError("invalid_grant", "authentication failure")
+        return self._success(self._admin(), base_url, scope="api")
+
+    def _client_credentials(
+        self, form: dict[str, str], authorization: str | None, base_url: str
+    ) -> dict[str, Any]:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if authorization and authorization.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:].strip()).decode()
+            except ValueError:
+                raise OAuthError("invalid_client", "invalid client credentials") from None
+            client_id, _, secret = decoded.partition(":")
+        self._check_client(client_id, secret, need_secret=True)
+        return self._success(self._admin(), base_url, scope="api")
+
+    def _jwt(self, form: dict[str, str], base_url: str) -> dict[str, Any]:
+        assertion = form.get("assertion") or ""
+        try:
+            header = jwt.get_unverified_header(assertion)
+            if header.get("alg") != "RS256":
+                raise OAuthError("invalid_grant", "invalid assertion")
+            if self.jwt_public_key is not None:
+                claims = jwt.decode(
+                    assertion,
+                    self.jwt_public_key,
+                    algorithms=["RS256"],
+                    options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
+                )
+            else:
+                # No key configured: claims are checked, the signature is not.
+                claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_grant", "invalid assertion") from None
+        if claims.get("iss") != self.credentials.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if claims.get("aud") not in AUDIENCES:
+            raise OAuthError("invalid_grant", "audience is invalid")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or exp < time.time():
+            raise OAuthError("invalid_grant", "expired authorization code")
+        user_id = self.user_lookup(str(claims.get("sub") or ""))
+        if user_id is None:
+            raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+        token = self.issue(user_id)
+        # Field set and order of the documented JWT response (1.3, transcript A.1).
+        return {
+            "access_token": token,
+            "scope": "api",
+            "instance_url": base_url,
+            "id": f"{base_url}/id/{self.org_id}/{user_id}",
+            "token_type": "Bearer",
+        }
+
+    def _admin(self) -> str:
+        user_id = self.user_lookup(self.credentials.username)
+        if user_id is None:
+            raise OAuthError("invalid_grant", "authentication failure")
+        return str(user_id)
+
+    def _success(
+        self, user_id: str, base_url: str, *, scope: str, refresh: str | None = None
+    ) -> dict[str, Any]:
+        token = self.issue(user_id, refresh)
+        identity = f"{base_url}/id/{self.org_id}/{user_id}"
+        issued_at = str(int(time.time() * 1000))
+        digest = hmac.new(
+            self.credentials.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+        ).digest()
+        return {
+            "access_token": token,
+            "signature": base64.b64encode(digest).decode(),
+            "scope": scope,
+            "instance_url": base_url,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
