@@ -102,7 +102,6 @@ class RunReport:
         self.dry_run = dry_run
         self.started = datetime.now(UTC)
         self._t0 = time.monotonic()
-        self._last_progress = self._t0
         self._lock = threading.Lock()
         self.streams: dict[str, StreamStats] = {}
         self.errors: list[str] = []
@@ -150,13 +149,9 @@ class RunReport:
         self.dead_letters.write(entry)
         self.add(stream, failed=1, rejected_locally=int(source == "target"))
 
-    def maybe_log_progress(self, api_calls: int, usage: str) -> None:
-        """Log one line per stream when the last progress line is older than the interval."""
-        now = time.monotonic()
+    def log_progress(self, api_calls: int, usage: str) -> None:
+        """Log one line per stream with its counters so far."""
         with self._lock:
-            if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
-                return
-            self._last_progress = now
             lines = [
                 f"progress {name}: received={s.received} sent={s.sent} written={s.written} "
                 f"failed={s.failed} api_calls={api_calls} api_usage={usage}"

@@ -13,7 +13,7 @@ from target_salesforce_out.auth import Authenticator
 from target_salesforce_out.client import SalesforceClient
 from target_salesforce_out.describe import DescribeCache, ObjectInfo
 from target_salesforce_out.errors import ConfigError, SalesforceApiError
-from target_salesforce_out.reporting import RunReport
+from target_salesforce_out.reporting import PROGRESS_INTERVAL_SECONDS, RunReport
 from target_salesforce_out.settings import DEFAULT_API_VERSION
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class Runtime:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._progress: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.sinks: list[SalesforceSink] = []
         # Set by the target: its active sinks, and how to drain one (singer-sdk's drain_one).
         self.active_sinks: Callable[[], list[SalesforceSink]] = lambda: []
@@ -72,6 +74,7 @@ class Runtime:
     def register_sink(self, sink: SalesforceSink) -> None:
         """Remember every sink (for dependency ordering between streams)."""
         self.sinks.append(sink)
+        self.start_progress()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn`` on the shared pool: at most ``max_concurrency`` calls in flight."""
@@ -82,9 +85,19 @@ class Runtime:
                 )
             return self._pool.submit(fn, *args)
 
-    def progress(self) -> None:
-        """Log a progress line when one is due."""
-        self.report.maybe_log_progress(self.client.api_calls, self.usage_text())
+    def start_progress(self, interval: float = PROGRESS_INTERVAL_SECONDS) -> None:
+        """Log progress every ``interval`` seconds until :meth:`finish` (idempotent)."""
+        with self._pool_lock:
+            if self._progress is not None:
+                return
+            self._progress = threading.Thread(
+                target=self._progress_loop, args=(interval,), name="progress", daemon=True
+            )
+            self._progress.start()
+
+    def _progress_loop(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            self.report.log_progress(self.client.api_calls, self.usage_text())
 
     def usage_text(self) -> str:
         """``used/limit`` from the latest ``Sforce-Limit-Info``, or ``unknown``."""
@@ -93,6 +106,9 @@ class Runtime:
 
     def finish(self, status: str) -> dict[str, Any]:
         """Stop workers, write the report, close the session."""
+        self._stopping.set()
+        if self._progress is not None:
+            self._progress.join(timeout=5)
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)

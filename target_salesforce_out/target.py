@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import Target
@@ -15,6 +16,7 @@ from target_salesforce_out.reporting import summary_table
 from target_salesforce_out.runtime import Runtime
 from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems, stream_settings
 from target_salesforce_out.sinks.base import SalesforceSink
+from target_salesforce_out.sinks.bulk import BulkSink
 from target_salesforce_out.sinks.rest import RestSink
 
 
@@ -63,8 +65,6 @@ class TargetSalesforceOut(Target):
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """REST or Bulk, per the stream's ``api`` setting."""
         if stream_settings(dict(self.config), stream_name).api == "bulk":
-            from target_salesforce_out.sinks.bulk import BulkSink
-
             return BulkSink
         return RestSink
 
@@ -103,6 +103,25 @@ class TargetSalesforceOut(Target):
             if wait is not None:
                 wait()
 
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM/SIGINT stop now: no drain, no STATE; :meth:`invoke` aborts Bulk jobs.
+
+        singer-sdk would drain every sink (waiting on Bulk jobs that may run for hours), write
+        STATE and exit 0. Raising unwinds the main thread first, so no lock it held is taken
+        again by the abort calls.
+        """
+        raise SalesforceOutError(
+            f"interrupted by signal {signum}: open Bulk jobs are aborted; STATE is not "
+            "advanced past records Salesforce has not confirmed"
+        )
+
+    def abort_open_jobs(self) -> None:
+        """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
+        for sink in self.runtime.sinks:
+            abort = getattr(sink, "abort_open_jobs", None)
+            if abort is not None:
+                abort()
+
     @classmethod
     def invoke(  # type: ignore[override]
         cls,
@@ -129,6 +148,8 @@ class TargetSalesforceOut(Target):
             target.runtime.report.errors.append(str(exc))
             target.logger.error("%s", exc)
         finally:
+            if status != "succeeded":
+                target.abort_open_jobs()
             report = target.runtime.finish(status)
             sys.stderr.write(summary_table(report) + "\n")
             sys.stderr.flush()

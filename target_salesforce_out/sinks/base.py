@@ -179,7 +179,6 @@ class SalesforceSink(BatchSink):
                 self.dry_run_batch(items)
             else:
                 self.write_batch(items)
-        self.runtime.progress()
         with self._failures_lock:
             failed, self._batch_failures = self._batch_failures, 0
         if failed and self.runtime.on_record_error == "fail":
