@@ -229,6 +229,7 @@ class ObjectDef:
     seed_rows: list[dict[str, Any]] = field(default_factory=list)
     _by_name: dict[str, FieldDef] = field(default_factory=dict, repr=False)
     _by_rel: dict[str, FieldDef] = field(default_factory=dict, repr=False)
+    _unique: list[FieldDef] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         """Build the case-insensitive indexes."""
@@ -237,6 +238,7 @@ class ObjectDef:
     def reindex(self) -> None:
         """Rebuild the name and relationship indexes after fields change."""
         self._by_name = {f.name.lower(): f for f in self.fields}
+        self._unique = [f for f in self.fields if f.external_id or f.unique]
         self._by_rel = {f.relationship_name.lower(): f for f in self.fields if f.relationship_name}
 
     def field(self, name: str) -> FieldDef | None:
@@ -264,7 +266,7 @@ class ObjectDef:
     @property
     def unique_fields(self) -> list[FieldDef]:
         """Fields with an index: external ids and unique fields."""
-        return [f for f in self.fields if f.external_id or f.unique]
+        return self._unique
 
 
 class Schema:

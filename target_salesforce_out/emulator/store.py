@@ -599,9 +599,9 @@ class Org:
         values = self._parse(obj, body, inserting=False)
         self._person_rules(obj, values, current)
         cleared = [
-            f.name
-            for f in obj.fields
-            if f.name in values and values[f.name] is None and not f.nillable
+            name
+            for name, value in values.items()
+            if value is None and (f := obj.field(name)) is not None and not f.nillable
         ]
         if cleared:
             raise record_error(

@@ -62,7 +62,7 @@ def test_start_token_and_sigterm(tmp_path: Path) -> None:
 
 def test_refuses_non_loopback_host() -> None:
     result = subprocess.run(
-        [str(SCRIPT), "--host", "0.0.0.0", "--port", "0"],  # noqa: S104 - the point of the test
+        [str(SCRIPT), "--host", "0.0.0.0", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,

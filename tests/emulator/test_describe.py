@@ -86,17 +86,65 @@ DESCRIBE_KEYS = {
     "updateable",
     "urls",
 }
-FIELD_KEYS = set(
-    "aggregatable aiPredictionField autoNumber byteLength calculated calculatedFormula cascadeDelete "
-    "caseSensitive compoundFieldName controllerName createable custom defaultValue "
-    "defaultValueFormula defaultedOnCreate dependentPicklist deprecatedAndHidden digits "
-    "displayLocationInDecimal encrypted externalId extraTypeInfo filterable filteredLookupInfo "
-    "formulaTreatNullNumberAsZero groupable highScaleNumber htmlFormatted idLookup inlineHelpText "
-    "label length mask maskType name nameField namePointing nillable permissionable picklistValues "
-    "polymorphicForeignKey precision queryByDistance referenceTargetField referenceTo "
-    "relationshipName relationshipOrder restrictedDelete restrictedPicklist scale "
-    "searchPrefilterable soapType sortable type unique updateable writeRequiresMasterRead".split()
-)
+FIELD_KEYS = {
+    "aggregatable",
+    "aiPredictionField",
+    "autoNumber",
+    "byteLength",
+    "calculated",
+    "calculatedFormula",
+    "cascadeDelete",
+    "caseSensitive",
+    "compoundFieldName",
+    "controllerName",
+    "createable",
+    "custom",
+    "defaultValue",
+    "defaultValueFormula",
+    "defaultedOnCreate",
+    "dependentPicklist",
+    "deprecatedAndHidden",
+    "digits",
+    "displayLocationInDecimal",
+    "encrypted",
+    "externalId",
+    "extraTypeInfo",
+    "filterable",
+    "filteredLookupInfo",
+    "formulaTreatNullNumberAsZero",
+    "groupable",
+    "highScaleNumber",
+    "htmlFormatted",
+    "idLookup",
+    "inlineHelpText",
+    "label",
+    "length",
+    "mask",
+    "maskType",
+    "name",
+    "nameField",
+    "namePointing",
+    "nillable",
+    "permissionable",
+    "picklistValues",
+    "polymorphicForeignKey",
+    "precision",
+    "queryByDistance",
+    "referenceTargetField",
+    "referenceTo",
+    "relationshipName",
+    "relationshipOrder",
+    "restrictedDelete",
+    "restrictedPicklist",
+    "scale",
+    "searchPrefilterable",
+    "soapType",
+    "sortable",
+    "type",
+    "unique",
+    "updateable",
+    "writeRequiresMasterRead",
+}
 
 
 @pytest.fixture
