@@ -74,6 +74,7 @@ class App:
         self._lock = threading.Lock()
         self._api_usage = 0
         self._log: list[dict[str, Any]] = []
+        self._in_flight = 0
 
     # ------------------------------------------------------------- Python API
     def set_base_url(self, base_url: str) -> None:
@@ -142,7 +143,16 @@ class App:
         if path.startswith(INSPECTION_PREFIX + "/") or path == INSPECTION_PREFIX:
             return self._inspect(method, path)
         entry = {"method": method, "path": path, "query": parts.query, "counted": False}
-        response = self._serve(method, path, query, headers, body, header_bytes, entry)
+        # How many requests were being served when this one arrived (itself included), so
+        # tests can see a client's concurrency.
+        with self._lock:
+            self._in_flight += 1
+            entry["in_flight"] = self._in_flight
+        try:
+            response = self._serve(method, path, query, headers, body, header_bytes, entry)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         entry["status"] = response[0] if response is not None else None
         with self._lock:
             self._log.append(entry)

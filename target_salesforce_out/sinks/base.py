@@ -120,7 +120,7 @@ class SalesforceSink(BatchSink):
         return
 
     def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
-        if not self._schema_validator.is_valid(record):
+        if self.validate_schema and not self._schema_validator.is_valid(record):
             error = next(iter(self._schema_validator.iter_errors(record)))
             prop = str(error.absolute_path[0]) if error.absolute_path else ""
             where = ".".join(str(p) for p in error.absolute_path) or "(record)"

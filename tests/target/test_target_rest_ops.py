@@ -454,3 +454,20 @@ def test_dry_run_writes_nothing_and_reports_what_would_happen(stream, salesforce
     after = salesforce_emulator.requests[before:]
     assert not [r for r in after if r["method"] in {"PATCH", "DELETE"} or (r["method"] == "POST" and "oauth2" not in r["path"])]
     assert {r.get("Industry") for r in salesforce_emulator.records("Account")} == {None}
+
+
+def test_calls_overlap_up_to_max_concurrency_and_same_key_writes_stay_ordered(salesforce_emulator_factory, tmp_path):
+    emulator = salesforce_emulator_factory(latency_ms=150)
+    streams = {"accounts": {**ACCOUNT_STREAM, "batch_size": 50}}
+    rows = accounts(400)
+    # The same key written twice, far apart in the input: the later value must win.
+    rows.insert(10, record("accounts", {"ref": "A-399", "name": "early"}))
+    rows.append(record("accounts", {"ref": "A-5", "name": "late"}))
+    run = run_target(_config(emulator, tmp_path, streams, max_concurrency=4), [schema("accounts", ACCOUNT_PROPS, ["ref"]), *rows], tmp_path)
+    assert run.returncode == 0, run.stderr
+    upserts = [r for r in emulator.requests if "/composite/sobjects/Account" in r["path"]]
+    assert max(r["in_flight"] for r in upserts) == 4
+    stored = {r["External_Id__c"]: r["Name"] for r in emulator.records("Account")}
+    assert stored["A-399"] == "Account 399"
+    assert stored["A-5"] == "late"
+    assert len(stored) == 400
