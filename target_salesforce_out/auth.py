@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import backoff
 import jwt
 import requests
 
@@ -26,6 +27,7 @@ TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce asks for a JWT expiry no more than 3 minutes ahead.
 JWT_LIFETIME_SECONDS = 180
+LOGIN_TRIES = 4
 
 _REFRESH_HINT = (
     "The refresh token was revoked or expired. Salesforce keeps at most 5 approvals (refresh "
@@ -117,13 +119,7 @@ class Authenticator:
         auth = None
         if self.flow == "client_credentials":
             auth = (str(self._config["client_id"]), str(self._config["client_secret"]))
-        response = self._http.post(
-            self.login_url + TOKEN_PATH,
-            data=body,
-            auth=auth,
-            headers={"Accept": "application/json"},
-            timeout=self._timeout,
-        )
+        response = self._post_token(body, auth)
         self.logins += 1
         payload = _json_object(response)
         if response.status_code != 200 or "access_token" not in payload:
@@ -137,6 +133,39 @@ class Authenticator:
             # Refresh token rotation: the old one is now invalid.
             self._refresh_token = str(payload["refresh_token"])
         return self._checked(str(payload["access_token"]), payload.get("instance_url"))
+
+    def _post_token(self, body: dict[str, str], auth: tuple[str, str] | None) -> requests.Response:
+        """POST to the token endpoint, retrying only what cannot be a credentials problem."""
+
+        @backoff.on_exception(
+            backoff.expo,
+            _LoginUnavailableError,
+            max_tries=LOGIN_TRIES,
+            jitter=backoff.full_jitter,
+            factor=0.5,
+        )
+        def post() -> requests.Response:
+            try:
+                response = self._http.post(
+                    self.login_url + TOKEN_PATH,
+                    data=body,
+                    auth=auth,
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise _LoginUnavailableError(type(exc).__name__) from None
+            if response.status_code >= 500:
+                raise _LoginUnavailableError(f"HTTP {response.status_code}")
+            return response
+
+        try:
+            return post()
+        except _LoginUnavailableError as exc:
+            raise AuthenticationError(
+                "login_unavailable",
+                f"could not reach {self.login_url}{TOKEN_PATH} after {LOGIN_TRIES} tries ({exc})",
+            ) from None
 
     @staticmethod
     def _checked(token: str, instance_url: object) -> Session:
@@ -191,6 +220,10 @@ class Authenticator:
         except (ValueError, TypeError, jwt.PyJWTError):
             # The library's message could quote key material; say only what is wrong.
             raise ConfigError("private key is not a valid PEM-encoded RSA private key") from None
+
+
+class _LoginUnavailableError(Exception):
+    """The token endpoint did not answer, or answered with a server error."""
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import Target
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
+from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
 
 from target_salesforce_out.errors import SalesforceOutError
@@ -87,6 +88,8 @@ class TargetSalesforceOut(Target):
         )
         if previous is not None and sink is not previous:
             self.drain_one(previous)
+            if isinstance(previous, BulkSink):
+                previous.wait_for_jobs()  # its job must land before the new sink's
         return sink
 
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
@@ -144,7 +147,7 @@ class TargetSalesforceOut(Target):
         try:
             target.listen(file_input)
             status = "succeeded"
-        except SalesforceOutError as exc:
+        except (SalesforceOutError, SingerSDKError, SingerReadError) as exc:
             target.runtime.report.errors.append(str(exc))
             target.logger.error("%s", exc)
         finally:
