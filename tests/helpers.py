@@ -32,7 +32,9 @@ SECRET_KEYS = (
 def secret_values(config: dict[str, Any], env: dict[str, str]) -> list[str]:
     """Every secret a run was given, private keys as their base64 lines."""
     values = [str(config[k]) for k in SECRET_KEYS if config.get(k)]
-    values += [v for k, v in env.items() if k.removeprefix("TARGET_SALESFORCE_OUT_").lower() in SECRET_KEYS]
+    values += [
+        v for k, v in env.items() if k.removeprefix("TARGET_SALESFORCE_OUT_").lower() in SECRET_KEYS
+    ]
     found: list[str] = []
     for value in values:
         if "-----BEGIN" in value:
@@ -110,7 +112,9 @@ def run_target(
         config_path.write_text(json.dumps(config), encoding="utf-8")
         argv += ["--config", str(config_path)]
     argv += args or []
-    text = messages if isinstance(messages, str) else "".join(json.dumps(m) + "\n" for m in messages)
+    text = (
+        messages if isinstance(messages, str) else "".join(json.dumps(m) + "\n" for m in messages)
+    )
     proc = subprocess.run(
         argv, input=text.encode(), capture_output=True, timeout=timeout, env=env, check=False
     )
