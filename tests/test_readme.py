@@ -1,0 +1,77 @@
+"""The README's configs, CI example, curl session and demo are exercised, not just shown."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SETTINGS = set(CONFIG_SCHEMA["properties"])
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+CONFIGS = [c for c in map(json.loads, _blocks("json")) if isinstance(c, dict) and set(c) <= SETTINGS]
+
+
+def test_readme_has_a_config_per_auth_flow():
+    flows = {c.get("auth_flow") or ("refresh_token" if "refresh_token" in c else "access_token" if "access_token" in c else None) for c in CONFIGS}
+    assert {"jwt_bearer", "client_credentials", "refresh_token", "password", "access_token"} <= flows
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(sorted(c))[:60])
+def test_readme_configs_are_valid(config):
+    assert list(Draft7Validator(CONFIG_SCHEMA).iter_errors(config)) == []
+    assert cross_setting_problems(config) == []
+
+
+def test_ci_example_env_settings_are_valid():
+    checked = 0
+    for block in _blocks("yaml"):
+        loaded = yaml.safe_load(block)
+        # A whole workflow, or a fragment that is a list of steps.
+        jobs = loaded["jobs"].values() if isinstance(loaded, dict) else [{"steps": loaded}]
+        for job in jobs:
+            for step in job["steps"]:
+                env = step.get("env") or {}
+                config = {
+                    k.removeprefix("TARGET_SALESFORCE_OUT_").lower(): (json.loads(v) if v.startswith("{") else v)
+                    for k, v in env.items()
+                    if k.startswith("TARGET_SALESFORCE_OUT_")
+                }
+                if config:
+                    assert set(config) <= SETTINGS
+                    assert cross_setting_problems(config) == []
+                    checked += 1
+    assert checked == 2
+
+
+def test_curl_session_runs_against_the_emulator(salesforce_emulator):
+    [script] = [b for b in _blocks("sh") if "BASE=http://127.0.0.1:8085" in b]
+    script = script.replace("BASE=http://127.0.0.1:8085", f"BASE={salesforce_emulator.base_url}")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "HTTP/1.1 200" in result.stdout or "HTTP/1.0 200" in result.stdout
+    assert '"statusCode":"REQUIRED_FIELD_MISSING"' in result.stdout
+    assert "[('C-1', 'Doe')]" in result.stdout
+    assert result.stdout.strip().endswith("204") or result.stdout.strip().endswith("200")
+
+
+def test_demo_runs_and_prints_the_report():
+    result = subprocess.run([sys.executable, str(ROOT / "demo" / "run_demo.py")], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Run report" in result.stdout
+    assert '"status": "succeeded"' in result.stdout
+    assert "Contact records now in the emulator: 5" in result.stdout
