@@ -102,5 +102,20 @@ class ApiBudgetExceededError(SalesforceOutError):
         )
 
 
+class RunInterruptedError(SalesforceOutError):
+    """SIGTERM or SIGINT: the run stops reading input (``hard``: a second signal, stop now)."""
+
+    def __init__(self, signum: int, *, hard: bool) -> None:
+        """Say which signal, and what the run does about it."""
+        self.signum = signum
+        self.hard = hard
+        what = (
+            "stopping now: open Bulk jobs are aborted and no STATE is written"
+            if hard
+            else "writing the records received so far, then STATE"
+        )
+        super().__init__(f"interrupted by signal {signum}: {what}")
+
+
 class RecordsFailedError(SalesforceOutError):
     """``on_record_error: fail`` and a batch had records Salesforce (or we) rejected."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import IO, Any
 
@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
 
-from target_salesforce_out.errors import SalesforceOutError
+from target_salesforce_out.errors import RunInterruptedError, SalesforceOutError
 from target_salesforce_out.reporting import summary_table
 from target_salesforce_out.runtime import Runtime
 from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems, stream_settings
@@ -55,6 +55,8 @@ class TargetSalesforceOut(Target):
             s for s in self._sinks_active.values() if isinstance(s, SalesforceSink)
         ]
         self.runtime.drain = self.drain_one
+        self._stop_signal: int | None = None
+        self._busy = False
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -107,16 +109,46 @@ class TargetSalesforceOut(Target):
                 wait()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """On SIGTERM/SIGINT stop now: no drain, no STATE; :meth:`invoke` aborts Bulk jobs.
+        """SIGTERM/SIGINT: stop reading input, write what was received, then STATE.
 
-        singer-sdk would drain every sink (waiting on Bulk jobs that may run for hours), write
-        STATE and exit 0. Raising unwinds the main thread first, so no lock it held is taken
-        again by the abort calls.
+        The signal may arrive in the middle of a record or a drain; stopping there could
+        leave a batch half-sent, so the stop waits for the next message boundary (see
+        :meth:`_at_boundary`). A second signal stops at once: no STATE, and :meth:`invoke`
+        aborts the Bulk jobs left open.
         """
-        raise SalesforceOutError(
-            f"interrupted by signal {signum}: open Bulk jobs are aborted; STATE is not "
-            "advanced past records Salesforce has not confirmed"
-        )
+        hard = self._stop_signal is not None
+        self._stop_signal = signum
+        if hard or not self._busy:
+            raise RunInterruptedError(signum, hard=hard)
+
+    def _at_boundary(
+        self, process: Callable[[dict[str, Any]], None], message: dict[str, Any]
+    ) -> None:
+        """Process one message as a unit that a first stop signal does not cut."""
+        self._busy = True
+        try:
+            process(message)
+        finally:
+            self._busy = False
+        if self._stop_signal is not None:
+            raise RunInterruptedError(self._stop_signal, hard=False)
+
+    def _process_record_message(self, message_dict: dict[str, Any]) -> None:
+        self._at_boundary(super()._process_record_message, message_dict)
+
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
+        self._at_boundary(super()._process_schema_message, message_dict)
+
+    def _process_state_message(self, message_dict: dict[str, Any]) -> None:
+        self._at_boundary(super()._process_state_message, message_dict)
+
+    def process_endofpipe(self) -> None:
+        """The final drain is not cut by a first stop signal either."""
+        self._busy = True
+        try:
+            super().process_endofpipe()
+        finally:
+            self._busy = False
 
     def abort_open_jobs(self) -> None:
         """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
@@ -145,8 +177,17 @@ class TargetSalesforceOut(Target):
         target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
         status = "failed"
         try:
-            target.listen(file_input)
-            status = "succeeded"
+            try:
+                target.listen(file_input)
+                status = "succeeded"
+            except RunInterruptedError as exc:
+                target.runtime.report.errors.append(str(exc))
+                target.logger.warning("%s", exc)
+                if exc.hard:
+                    raise
+                # Everything received is written (Bulk jobs waited for) before STATE.
+                target.process_endofpipe()
+                status = "interrupted"
         except (SalesforceOutError, SingerSDKError, SingerReadError) as exc:
             target.runtime.report.errors.append(str(exc))
             target.logger.error("%s", exc)

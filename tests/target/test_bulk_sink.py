@@ -513,8 +513,7 @@ def test_dry_run_counts_without_uploading(salesforce_emulator, tmp_path):
     assert {r["Email"] for r in salesforce_emulator.records("Contact")} != {"dry@example.com"}
 
 
-def test_sigterm_aborts_the_open_job_and_writes_no_state(salesforce_emulator_factory, tmp_path):
-    emulator = salesforce_emulator_factory(record_ms=40)
+def _start_and_wait_for_close(emulator, tmp_path):
     stream = {**CONTACT_BULK, "batch_size": 100}
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(_config(emulator, tmp_path, stream)))
@@ -537,16 +536,37 @@ def test_sigterm_aborts_the_open_job_and_writes_no_state(salesforce_emulator_fac
     while not any(r["method"] == "PATCH" for r in emulator.requests):
         assert time.monotonic() < deadline, "the job was never closed"
         time.sleep(0.05)
+    return process
+
+
+def test_sigterm_drains_waits_for_the_job_and_emits_state(salesforce_emulator_factory, tmp_path):
+    emulator = salesforce_emulator_factory(record_ms=20)
+    process = _start_and_wait_for_close(emulator, tmp_path)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 1, stderr.decode()
-    assert stdout.decode().strip() == ""  # no STATE: nothing was confirmed
+    assert "interrupted by signal" in stderr.decode()
+    # Everything received was written, so STATE covers it.
+    assert [json.loads(line) for line in stdout.decode().splitlines()] == [{"n": 1}]
+    assert len(emulator.records("Contact")) == 105
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["status"] == "interrupted"
+    assert [j["state"] for j in report["streams"]["contacts"]["bulk_jobs"]] == ["JobComplete"] * 2
+
+
+def test_second_signal_aborts_the_open_job_and_writes_no_state(salesforce_emulator_factory, tmp_path):
+    emulator = salesforce_emulator_factory(record_ms=40)
+    process = _start_and_wait_for_close(emulator, tmp_path)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr.decode()
+    assert stdout.decode().strip() == ""  # no STATE: not everything was confirmed
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "failed"
-    [job] = report["streams"]["contacts"]["bulk_jobs"]
-    assert job["state"] == "Aborted"
-    patches = [r for r in emulator.requests if r["method"] == "PATCH"]
-    # UploadComplete, then Aborted, accepted by the server while the job was in progress.
-    assert [p["status"] for p in patches] == [200, 200]
-    assert all(p["path"].endswith(f"/jobs/ingest/{job['id']}") for p in patches)
-    assert "interrupted by signal" in stderr.decode()
+    states = [j["state"] for j in report["streams"]["contacts"]["bulk_jobs"]]
+    assert "Aborted" in states
+    aborts = [r for r in emulator.requests if r["method"] == "PATCH"]
+    assert len(aborts) >= 2 and all(p["status"] == 200 for p in aborts)
+    assert "stopping now" in stderr.decode()

@@ -1,0 +1,624 @@
+"""Bulk sink: Bulk API 2.0 ingest jobs, with every input row's outcome read back and reported.
+
+Records are converted as they arrive and written straight to the current job's CSV file, with
+an on-disk index of the original records (see :mod:`.bulk_csv`), so memory stays flat. A job is
+cut when it reaches the record cap (``batch_size``, else :attr:`BulkSink.default_job_rows`) or
+the byte cap (:attr:`BulkSink.max_job_bytes`, under the 100 MB raw upload limit), or when a key
+repeats (one job must not hold a key twice: its rows run in parallel and results could not be
+told apart). Finished files are handed to the shared pool, up to ``max_concurrency`` jobs in
+flight; a job holding a key that an unfinished job also holds waits for that job first, so the
+last write for a key lands last.
+
+Each job: create, upload, close, poll with backoff, then read successfulResults, failedResults
+and unprocessedrecords, match every result row to its input record, count, dead-letter the
+failures with the job id, and dead-letter any input row that no result mentions. Rows that
+failed with a transient error (a row lock) go again in a new job, a bounded number of times.
+Finished jobs are not deleted: that would cost one more call per job, and keeping them lets
+the job ids in the report be looked up in Setup until Salesforce purges them after 7 days.
+
+The Target waits for :meth:`BulkSink.wait_for_jobs` before it writes STATE, so STATE covers a
+record only once its job is terminal and its results are processed. An interrupted or failed
+run calls :meth:`BulkSink.abort_open_jobs`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import tempfile
+import threading
+from collections import deque
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, ClassVar
+
+from target_salesforce_out.errors import (
+    ConfigError,
+    ErrorDetail,
+    RecordsFailedError,
+    SalesforceOutError,
+)
+from target_salesforce_out.reporting import jsonable
+from target_salesforce_out.sinks import bulk_job
+from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.bulk_csv import (
+    MAX_RECORD_CHARS,
+    JobFile,
+    RowFormat,
+    UnsendableValueError,
+    is_numeric_type,
+    parse_sf_error,
+    read_csv,
+)
+from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_SECONDS, is_retryable
+from target_salesforce_out.soql import find_ids, key_of
+
+LOGGER = logging.getLogger("target_salesforce_out.bulk")
+_WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
+
+
+class BulkSink(SalesforceSink):
+    """Loads a stream through Bulk API 2.0 ingest jobs."""
+
+    # Raw CSV bytes per job: the upload limit is 150 MB after base64, about 100 MB raw (7.3).
+    max_job_bytes: ClassVar[int] = 90_000_000
+    # Records per job when batch_size is not set. Results are read whole (the client does not
+    # stream answers), so this bounds memory; smaller jobs also overlap reading with loading.
+    default_job_rows: ClassVar[int] = 100_000
+    # Records per SOQL lookup when update/delete rows need their Id found by external id.
+    lookup_rows: ClassVar[int] = 2_000
+    poll_first_seconds: ClassVar[float] = 0.2
+    poll_max_seconds: ClassVar[float] = 10.0
+    job_timeout_seconds: ClassVar[float] = 6 * 3600.0
+
+    def __init__(
+        self,
+        target: Any,
+        stream_name: str,
+        schema: dict[str, Any],
+        key_properties: list[str] | None,
+    ) -> None:
+        """Fix the job's operation and CSV header; create the temporary directory."""
+        super().__init__(target, stream_name, schema, key_properties)
+        if self.mapper.match_columns:
+            raise ConfigError(
+                f"stream {stream_name!r}: match_fields is not supported with api: bulk; set "
+                "external_id_field (an external id field, or Id), or use api: rest"
+            )
+        op = self.settings.operation
+        key = self.mapper.key_column
+        self._operation = _WIRE_OPERATIONS.get(op, op)
+        self._external_id: str | None = None
+        if op == "upsert" and key is not None:
+            self._external_id = key.name
+        elif op == "upsert":
+            # Upsert by Id without an Id property: every record is new (as over REST).
+            self._operation = "insert"
+        self._format = self._row_format()
+        self._lookup_key = self._key_name() if self._needs_lookup() else None
+        self._job_rows = (
+            self.settings.batch_size
+            if self.settings.batch_size is not None
+            else self.default_job_rows
+        )
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="target-salesforce-out-bulk-", ignore_cleanup_errors=True
+        )
+        self._dir = Path(self._tmp.name)
+        self._seq = 0
+        self._current: JobFile | None = None
+        self._pending: list[Item] = []
+        self._inflight: deque[tuple[int, Future[None]]] = deque()
+        self._keys: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._open_jobs: set[str] = set()
+        self._stop = threading.Event()
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _key_name(self) -> str | None:
+        key = self.mapper.key_column
+        return key.name if key is not None else None
+
+    def _needs_lookup(self) -> bool:
+        """Rows whose Id (or existence, in a dry run) must be found with SOQL first."""
+        if self._operation == "insert":
+            return False
+        if self.runtime.dry_run:
+            return self._key_name() is not None
+        return self._operation != "upsert" and self._key_name() != "Id"
+
+    def _row_format(self) -> RowFormat:
+        columns = self.mapper.columns
+        if self._operation in {"delete", "hardDelete"}:
+            return RowFormat(("Id",), key="Id", key_is_id=True)
+        header = [c.name for c in columns]
+        if self._operation == "update" and "Id" not in header:
+            header.append("Id")  # resolved from the external id before the row is written
+        aliases = {
+            c.field.name: c.name
+            for c in columns
+            if c.parent_field is not None and c.field.name not in header
+        }
+        key = "Id" if self._operation == "update" else self._external_id
+        if self._operation == "upsert" and key is None:
+            key = "Id"
+        key_field = next((c.field for c in columns if c.name == key), None)
+        text = tuple(
+            i
+            for i, c in enumerate(columns)
+            if (c.parent_field or c.field).is_text and (c.parent_field or c.field).type != "id"
+        )
+        return RowFormat(
+            tuple(header),
+            aliases,
+            key=key,
+            key_is_id=key == "Id",
+            key_is_number=key_field is not None and is_numeric_type(key_field.type),
+            text_columns=text,
+        )
+
+    # -- singer-sdk hooks ------------------------------------------------------------------
+
+    @property
+    def max_size(self) -> int:
+        """Records per job."""
+        return self._job_rows
+
+    @property
+    def is_full(self) -> bool:
+        """Drain when the current job reaches its record or byte cap."""
+        job = self._current
+        return job is not None and (job.rows >= self._job_rows or job.bytes >= self.max_job_bytes)
+
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        """Check and convert one record, then write it to the current job's file."""
+        scratch: dict[str, Any] = {}
+        super().process_record(record, scratch)
+        items: list[Item] = scratch.get("items") or []
+        if not items:
+            return  # rejected locally, already dead-lettered
+        if self._lookup_key is not None:
+            self._pending.append(items[0])
+            if len(self._pending) >= self.lookup_rows:
+                self._flush_pending()
+        elif self.runtime.dry_run:
+            if self._cells(*items[0]) is not None:
+                self.runtime.report.add(self.stream_name, would_create=1)
+        else:
+            self._add(*items[0])
+
+    def process_batch(self, context: dict[str, Any]) -> None:
+        """Hand the current job to the pool; apply ``on_record_error`` to local rejections."""
+        self._flush_pending()
+        self._cut()
+        with self._failures_lock:
+            failed, self._batch_failures = self._batch_failures, 0
+        if failed and self.runtime.on_record_error == "fail":
+            self.wait_for_jobs()  # finish the batch first; a job's own error wins
+            raise RecordsFailedError(
+                f"stream {self.stream_name!r}: {failed} record(s) rejected in this batch "
+                "(on_record_error is fail); see the dead-letter file and the run report"
+            )
+
+    def clean_up(self) -> None:
+        """Delete the temporary files."""
+        super().clean_up()
+        if self._keys is not None:
+            self._keys.close()
+            self._keys = None
+        self._tmp.cleanup()
+
+    def write_batch(self, items: list[Item]) -> None:
+        """Write ``items`` to job files (update/delete rows get their Id found first)."""
+        if self._lookup_key is not None:
+            items = self._with_ids(items, self._lookup_key)
+        for record, fields in items:
+            self._add(record, fields)
+
+    def dry_run_batch(self, items: list[Item]) -> None:
+        """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
+        op, stream, key = self.settings.operation, self.stream_name, self._key_name()
+        items = [item for item in items if self._cells(*item) is not None]
+        if self._operation == "insert" or key is None:
+            self.runtime.report.add(stream, would_create=len(items))
+            return
+        found = self._existing(items, key)
+        for record, fields in items:
+            value = fields.get(key)
+            exists = value is not None and key_of(value, is_id=key == "Id") in found
+            if op == "upsert":
+                self.runtime.report.add(stream, **{"would_update" if exists else "would_create": 1})
+            elif not exists:
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", f"no {self.obj.name} has {key}={value!r}", (key,)),
+                    source="dry_run",
+                )
+            else:
+                self.runtime.report.add(
+                    stream, **{"would_update" if op == "update" else "would_delete": 1}
+                )
+
+    # -- jobs in flight ----------------------------------------------------------------------
+
+    def wait_for_jobs(self) -> None:
+        """Wait for every job this sink started; raise the first error once all are done."""
+        first: BaseException | None = None
+        while self._inflight:
+            _, future = self._inflight.popleft()
+            error = future.exception()
+            if error is not None and first is None:
+                first = error
+        if first is not None:
+            raise first
+
+    def abort_open_jobs(self) -> None:
+        """Abort every job not yet terminal and start no more (the run is stopping)."""
+        self._stop.set()
+        with self._lock:
+            open_jobs = sorted(self._open_jobs)
+        for job_id in open_jobs:
+            bulk_job.abort_quietly(self.runtime.client, job_id)
+
+    # -- writing rows ------------------------------------------------------------------------
+
+    def _flush_pending(self) -> None:
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        if self.runtime.dry_run:
+            self.dry_run_batch(items)
+        else:
+            self.write_batch(items)
+
+    def _cells(self, record: dict[str, Any], fields: dict[str, Any]) -> list[str] | None:
+        """The record's CSV cells, or None after rejecting a record Bulk cannot carry."""
+        fmt = self._format
+        try:
+            cells = fmt.cells(fields)
+        except UnsendableValueError as exc:
+            self.reject(record, self._unsendable(record, exc.column), source="target")
+            return None
+        if fmt.key is not None and fmt.key_value(cells) is None and self._key_required():
+            self.reject(record, self._no_key(fmt.key), source="target")
+            return None
+        size = sum(len(c) for c in cells)
+        if size > MAX_RECORD_CHARS:
+            text = f"{size} characters; Bulk API takes at most {MAX_RECORD_CHARS} per record"
+            detail = ErrorDetail("RECORD_TOO_LARGE", self._message(record, text))
+            self.reject(record, detail, source="target")
+            return None
+        return cells
+
+    def _add(self, record: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Write one row to the current job, cutting the job first when it must."""
+        fmt = self._format
+        cells = self._cells(record, fields)
+        if cells is None:
+            return
+        line = fmt.line(cells)
+        key = fmt.correlation_key(cells)
+        job = self._current
+        if job is not None and job.bytes + len(line.encode()) > self.max_job_bytes:
+            self._cut()
+        if key.startswith("k:"):
+            self._check_repeat(key)
+        job = self._current_job()
+        job.add(key, json.dumps(record, default=jsonable, ensure_ascii=False), line)
+
+    def _key_required(self) -> bool:
+        # Upsert by Id without a value creates a record; every other keyed row needs its key.
+        return not (self._operation == "upsert" and self._format.key == "Id")
+
+    def _current_job(self) -> JobFile:
+        if self._current is None:
+            self._current = JobFile(self._dir, self._next_seq(), self._format.header)
+        return self._current
+
+    def _check_repeat(self, key: str) -> None:
+        """Cut the job on a repeated key; order it after an unfinished job holding the key."""
+        if self._keys is None:
+            # Used by one thread at a time: the reader, or a drain thread at a batch's end.
+            self._keys = sqlite3.connect(self._dir / "keys.db", check_same_thread=False)
+            self._keys.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                "CREATE TABLE keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
+            )
+        found = self._keys.execute("SELECT seq FROM keys WHERE key = ?", (key,)).fetchone()
+        if found is not None:
+            seq = int(found[0])
+            if self._current is not None and self._current.seq == seq:
+                self._cut()
+            if any(s == seq and not f.done() for s, f in self._inflight):
+                self._current_job().barrier = True
+        job = self._current_job()
+        self._keys.execute("INSERT OR REPLACE INTO keys (key, seq) VALUES (?, ?)", (key, job.seq))
+
+    def _cut(self) -> None:
+        """Submit the current job file, if it has rows."""
+        job, self._current = self._current, None
+        if job is None:
+            return
+        job.finish()
+        if job.rows == 0:
+            job.remove()
+            return
+        if self._keys is not None:
+            self._keys.commit()
+        if self._stop.is_set():
+            job.remove()
+            raise bulk_job.BulkJobAbortedError(
+                "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
+            )
+        self._flush_parents()
+        if job.barrier:
+            self.wait_for_jobs()
+        while len(self._inflight) >= self.runtime.max_concurrency:
+            _, oldest = self._inflight.popleft()
+            oldest.result()
+        self._inflight.append((job.seq, self.runtime.submit(self._run_job, job, 0)))
+
+    def _flush_parents(self) -> None:
+        """Load the pending records of referenced streams first, and wait for their jobs."""
+        self.flush_parents()
+        for sink in self.runtime.active_sinks():
+            parent = sink is not self and sink.obj.name.lower() in self.parents
+            if parent and isinstance(sink, BulkSink):
+                sink.wait_for_jobs()
+
+    def _with_ids(self, items: list[Item], key: str) -> list[Item]:
+        """Give each record the Id of the one record holding its external id, or reject it."""
+        found = self._existing(items, key)
+        ready: list[Item] = []
+        for record, fields in items:
+            value = fields.get(key)
+            if value is None:
+                self.reject(record, self._no_key(key), source="target")
+                continue
+            ids = found.get(key_of(value))
+            if not ids:
+                text = f"no {self.obj.name} has {key}={value!r}"
+                self.reject(
+                    record,
+                    ErrorDetail("NOT_FOUND", self._message(record, text), (key,)),
+                    source="target",
+                )
+            elif len(ids) > 1:
+                text = f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"
+                self.reject(
+                    record,
+                    ErrorDetail("DUPLICATE_EXTERNAL_ID", self._message(record, text), (key,)),
+                    source="target",
+                )
+            else:
+                ready.append((record, {**fields, "Id": ids[0]}))
+        return ready
+
+    def _existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
+        values = [fields[key] for _, fields in items if fields.get(key) is not None]
+        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
+
+    # -- one job, on a pool thread ------------------------------------------------------------
+
+    def _run_job(self, job: JobFile, attempt: int) -> None:
+        """Load one job file and account for each of its rows; retry transient row failures."""
+        try:
+            outcome = self._load(job, attempt)
+        finally:
+            job.remove()
+        retry, failed, info = outcome
+        if info.get("state") == "Failed":
+            message = str(info.get("errorMessage") or "no errorMessage given")
+            raise bulk_job.BulkJobFailedError(
+                str(info["id"]),
+                "Failed",
+                message,
+                f"stream {self.stream_name!r}: Bulk job {info['id']} failed: {message}; its "
+                "unprocessed records are in the dead-letter file",
+            )
+        if retry is not None:
+            self.runtime.report.add(self.stream_name, retried=retry.rows)
+            delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
+            if self._stop.wait(random.uniform(delay / 2, delay)):
+                retry.remove()
+                raise bulk_job.BulkJobAbortedError(
+                    "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
+                )
+            self._run_job(retry, attempt + 1)
+        if failed and self.runtime.on_record_error == "fail":
+            raise RecordsFailedError(
+                f"stream {self.stream_name!r}: {failed} record(s) failed in Bulk job "
+                f"{info['id']} (on_record_error is fail); see the dead-letter file"
+            )
+
+    def _load(self, job: JobFile, attempt: int) -> tuple[JobFile | None, int, dict[str, Any]]:
+        """Create, upload, close and wait for one job; then process its results."""
+        client = self.runtime.client
+        created = bulk_job.create_job(client, self.obj.name, self._operation, self._external_id)
+        job_id = str(created["id"])
+        with self._lock:
+            self._open_jobs.add(job_id)
+        try:
+            if self._stop.is_set():
+                bulk_job.abort_quietly(client, job_id)
+                raise bulk_job.BulkJobAbortedError(
+                    job_id, "Aborted", "", f"Bulk job {job_id} aborted: the run is stopping"
+                )
+            bulk_job.upload(client, job_id, job.csv_path)
+            if attempt == 0:
+                self.runtime.report.add(self.stream_name, sent=job.rows)
+            bulk_job.set_state(client, job_id, "UploadComplete")
+            info = bulk_job.wait_for_terminal(
+                client,
+                job_id,
+                stop=self._stop,
+                first_delay=self.poll_first_seconds,
+                max_delay=self.poll_max_seconds,
+                timeout=self.job_timeout_seconds,
+            )
+        except bulk_job.BulkJobError as exc:
+            self._record_job(job_id, exc.state, job.rows, attempt, {})
+            raise
+        except SalesforceOutError:
+            # The job cannot be finished (e.g. the upload was refused): do not leave it open.
+            bulk_job.abort_quietly(client, job_id)
+            self._record_job(job_id, "Aborted", job.rows, attempt, {})
+            raise
+        finally:
+            with self._lock:
+                self._open_jobs.discard(job_id)
+        if info.get("state") == "Aborted":
+            self._record_job(job_id, "Aborted", job.rows, attempt, info)
+            raise bulk_job.BulkJobAbortedError(
+                job_id,
+                "Aborted",
+                str(info.get("errorMessage") or ""),
+                f"stream {self.stream_name!r}: Bulk job {job_id} was aborted in the org; "
+                "which of its records were written is unknown, so none is confirmed",
+            )
+        return self._results(job, job_id, attempt, info)
+
+    def _results(
+        self, job: JobFile, job_id: str, attempt: int, info: dict[str, Any]
+    ) -> tuple[JobFile | None, int, dict[str, Any]]:
+        """Match every result row to its input row; count, retry or dead-letter it."""
+        client, fmt, op = self.runtime.client, self._format, self.settings.operation
+        counts = {"created": 0, "updated": 0, "deleted": 0}
+        unmatched = 0
+        rows = read_csv(bulk_job.download(client, job_id, "successfulResults"))
+        positions = fmt.result_positions(next(rows, []), 2)
+        for row in rows:
+            if not row:
+                continue
+            if not job.mark(fmt.correlation_key([row[i] for i in positions])):
+                unmatched += 1
+            elif row[1].lower() == "true":
+                counts["created"] += 1
+            elif op in {"delete", "hard_delete"}:
+                counts["deleted"] += 1
+            elif self._operation == "insert":
+                counts["created"] += 1
+            else:
+                counts["updated"] += 1
+        self.runtime.report.add(self.stream_name, **counts)
+
+        state = str(info.get("state"))
+        # Rows of a Failed job are not retried: the job raises, and the run stops.
+        can_retry = attempt < RECORD_RETRIES and state == "JobComplete"
+        retry: JobFile | None = None
+        failed = 0
+        rows = read_csv(bulk_job.download(client, job_id, "failedResults"))
+        positions = fmt.result_positions(next(rows, []), 2)
+        for row in rows:
+            if not row:
+                continue
+            key = fmt.correlation_key([row[i] for i in positions])
+            claimed = job.claim(key)
+            if claimed is None:
+                unmatched += 1
+                continue
+            record_json, line = claimed
+            error = parse_sf_error(row[1])
+            if can_retry and is_retryable(error, op, attempt):
+                if retry is None:
+                    retry = JobFile(self._dir, self._next_seq(), fmt.header)
+                retry.add(key, record_json, line)
+                continue
+            failed += 1
+            self.reject(json.loads(record_json), error, source="salesforce", job_id=job_id)
+
+        error_message = str(info.get("errorMessage") or "")
+        unprocessed = 0
+        rows = read_csv(bulk_job.download(client, job_id, "unprocessedrecords"))
+        positions = fmt.result_positions(next(rows, []), 0)
+        for row in rows:
+            if not row:
+                continue
+            claimed = job.claim(fmt.correlation_key([row[i] for i in positions]))
+            if claimed is None:
+                unmatched += 1
+                continue
+            unprocessed += 1
+            text = f"Bulk job {job_id} ended {state} before processing this record"
+            detail = ErrorDetail("BULK_UNPROCESSED", f"{text}: {error_message}".rstrip(": "))
+            self.reject(json.loads(claimed[0]), detail, source="salesforce", job_id=job_id)
+
+        missing = 0
+        for _, record_json, _ in job.unclaimed():
+            missing += 1
+            detail = ErrorDetail(
+                "BULK_RESULT_MISSING",
+                f"no result row of Bulk job {job_id} (state {state}) matches this record; "
+                "it may or may not have been written",
+            )
+            self.reject(json.loads(record_json), detail, source="target", job_id=job_id)
+        if unmatched or missing:
+            LOGGER.warning(
+                "stream %r, Bulk job %s: %d result row(s) matched no uploaded row, %d uploaded "
+                "row(s) had no result (dead-lettered as BULK_RESULT_MISSING)",
+                self.stream_name,
+                job_id,
+                unmatched,
+                missing,
+            )
+        if retry is not None:
+            retry.finish()
+        self._record_job(
+            job_id, state, job.rows, attempt, info, unprocessed=unprocessed, missing=missing
+        )
+        return retry, failed + unprocessed + missing, info
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def _record_job(
+        self,
+        job_id: str,
+        state: str,
+        rows: int,
+        attempt: int,
+        info: dict[str, Any],
+        *,
+        unprocessed: int = 0,
+        missing: int = 0,
+    ) -> None:
+        entry: dict[str, Any] = {
+            "id": job_id,
+            "operation": self._operation,
+            "object": self.obj.name,
+            "state": state,
+            "records": rows,
+            "processed": int(info.get("numberRecordsProcessed") or 0),
+            "failed": int(info.get("numberRecordsFailed") or 0),
+            "unprocessed": unprocessed,
+            "attempt": attempt + 1,
+        }
+        if missing:
+            entry["missing_results"] = missing
+        if info.get("errorMessage"):
+            entry["error_message"] = str(info["errorMessage"])
+        self.runtime.report.add_job(self.stream_name, entry)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _message(self, record: dict[str, Any], text: str) -> str:
+        return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
+
+    def _no_key(self, key: str) -> ErrorDetail:
+        return ErrorDetail(
+            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
+        )
+
+    def _unsendable(self, record: dict[str, Any], column: str) -> ErrorDetail:
+        text = (
+            f"{column} is the text '#N/A', which Bulk API reads as null and so cannot be "
+            "loaded as a value; load this record with api: rest"
+        )
+        field = column.split(".", 1)[0]
+        names = [c.field.name for c in self.mapper.columns if c.name == column] or [field]
+        return ErrorDetail("BULK_UNSENDABLE_VALUE", self._message(record, text), tuple(names))
