@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import backoff
 import requests
@@ -34,6 +34,17 @@ USER_AGENT = "target-salesforce-out"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _TRANSIENT_STATUS = frozenset({420, 500, 502, 503, 504})
 _DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
+
+
+class Readable(Protocol):
+    """A request body read in blocks (an upload streamed from disk)."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """The next block; ``b""`` at the end."""
+        ...
+
+
+Body = bytes | Readable
 
 
 def parse_errors(response: requests.Response) -> list[ErrorDetail]:
@@ -104,16 +115,19 @@ class SalesforceClient:
         method: str,
         path: str,
         *,
-        body: bytes | None = None,
+        body: Body | None = None,
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
         idempotent: bool = True,
         accept: str = "application/json",
+        stream: bool = False,
     ) -> requests.Response:
         """Send one API call (retrying as the module docstring says) and return a 2xx/3xx answer.
 
         ``path`` is relative to ``/services/data/vXX.X`` unless it starts with ``/services/``
-        (as ``nextRecordsUrl`` does).
+        (as ``nextRecordsUrl`` does). ``body`` may be a file-like object that rewinds itself
+        when ``requests`` asks for its length, so a retry sends it whole again. With
+        ``stream`` the answer's body is left unread for the caller to iterate (and close).
         """
         full_path = path if path.startswith("/services/") else self.data_path + path
         headers = {
@@ -134,6 +148,7 @@ class SalesforceClient:
                 headers,
                 params,
                 idempotent,
+                stream,
             )
         except SessionExpiredError:
             session = self.auth.refresh(session.access_token)
@@ -146,6 +161,7 @@ class SalesforceClient:
                 headers,
                 params,
                 idempotent,
+                stream,
             )
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
@@ -181,10 +197,11 @@ class SalesforceClient:
         path: str,
         instance_url: str,
         token: str,
-        body: bytes | None,
+        body: Body | None,
         headers: dict[str, str],
         params: Mapping[str, str] | None,
         idempotent: bool,
+        stream: bool,
     ) -> requests.Response:
         self._reserve_call()
         try:
@@ -195,6 +212,7 @@ class SalesforceClient:
                 params=params,
                 headers={**headers, "Authorization": f"Bearer {token}"},
                 timeout=self.timeout,
+                stream=stream,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             if idempotent or _never_sent(exc):

@@ -2,12 +2,12 @@
 
 Records are converted as they arrive and written straight to the current job's CSV file, with
 an on-disk index of the original records (see :mod:`.bulk_csv`), so memory stays flat. A job is
-cut when it reaches the record cap (``batch_size``, else :attr:`BulkSink.default_job_rows`) or
-the byte cap (:attr:`BulkSink.max_job_bytes`, under the 100 MB raw upload limit), or when a key
-repeats (one job must not hold a key twice: its rows run in parallel and results could not be
-told apart). Finished files are handed to the shared pool, up to ``max_concurrency`` jobs in
-flight; a job holding a key that an unfinished job also holds waits for that job first, so the
-last write for a key lands last.
+cut when it reaches the record cap (``batch_size``, if set) or the byte cap
+(:attr:`BulkSink.max_job_bytes`, under the 100 MB raw upload limit), or when a key repeats (one
+job must not hold a key twice: its rows run in parallel and results could not be told apart).
+Finished files are handed to the shared pool, up to ``max_concurrency`` jobs in flight; a job
+holding a key that an unfinished job also holds waits for that job first, so the last write for
+a key lands last.
 
 Each job: create, upload, close, poll with backoff, then read successfulResults, failedResults
 and unprocessedrecords, match every result row to its input record, count, dead-letter the
@@ -50,7 +50,6 @@ from target_salesforce_out.sinks.bulk_csv import (
     UnsendableValueError,
     is_numeric_type,
     parse_sf_error,
-    read_csv,
 )
 from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_SECONDS, is_retryable
 from target_salesforce_out.soql import find_ids, key_of
@@ -59,14 +58,15 @@ LOGGER = logging.getLogger("target_salesforce_out.bulk")
 _WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
 
 
+# Reported for a job whose abort the org refused on a hard stop (it had already ended).
+ABORT_REFUSED = "AbortRefused"
+
+
 class BulkSink(SalesforceSink):
     """Loads a stream through Bulk API 2.0 ingest jobs."""
 
     # Raw CSV bytes per job: the upload limit is 150 MB after base64, about 100 MB raw (7.3).
     max_job_bytes: ClassVar[int] = 90_000_000
-    # Records per job when batch_size is not set. Results are read whole (the client does not
-    # stream answers), so this bounds memory; smaller jobs also overlap reading with loading.
-    default_job_rows: ClassVar[int] = 100_000
     # Records per SOQL lookup when update/delete rows need their Id found by external id.
     lookup_rows: ClassVar[int] = 2_000
     poll_first_seconds: ClassVar[float] = 0.2
@@ -98,11 +98,8 @@ class BulkSink(SalesforceSink):
             self._operation = "insert"
         self._format = self._row_format()
         self._lookup_key = self._key_name() if self._needs_lookup() else None
-        self._job_rows = (
-            self.settings.batch_size
-            if self.settings.batch_size is not None
-            else self.default_job_rows
-        )
+        # Without batch_size, jobs are cut by bytes: as large as the upload limit allows.
+        self._job_rows = self.settings.effective_batch_size
         self._tmp = tempfile.TemporaryDirectory(
             prefix="target-salesforce-out-bulk-", ignore_cleanup_errors=True
         )
@@ -114,6 +111,7 @@ class BulkSink(SalesforceSink):
         self._keys: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._open_jobs: set[str] = set()
+        self._abort_refused: set[str] = set()
         self._stop = threading.Event()
 
     # -- setup -------------------------------------------------------------------------
@@ -257,11 +255,21 @@ class BulkSink(SalesforceSink):
 
     def abort_open_jobs(self) -> None:
         """Abort every job not yet terminal and start no more (the run is stopping)."""
+        # Abort before waking the pollers, so each reports what the org said to its abort;
+        # then once more for any job created in between.
+        with self._lock:
+            first = set(self._open_jobs)
+        self._abort(first)
         self._stop.set()
         with self._lock:
-            open_jobs = sorted(self._open_jobs)
-        for job_id in open_jobs:
-            bulk_job.abort_quietly(self.runtime.client, job_id)
+            late = self._open_jobs - first
+        self._abort(late)
+
+    def _abort(self, job_ids: set[str]) -> None:
+        for job_id in sorted(job_ids):
+            if not bulk_job.abort_quietly(self.runtime.client, job_id):
+                with self._lock:
+                    self._abort_refused.add(job_id)
 
     # -- writing rows ------------------------------------------------------------------------
 
@@ -460,12 +468,16 @@ class BulkSink(SalesforceSink):
                 timeout=self.job_timeout_seconds,
             )
         except bulk_job.BulkJobError as exc:
-            self._record_job(job_id, exc.state, job.rows, attempt, {})
+            with self._lock:
+                refused = job_id in self._abort_refused
+            # An abort the org refused means the job had already ended; its results are not
+            # read on a hard stop, so say that rather than "Aborted".
+            self._record_job(job_id, ABORT_REFUSED if refused else exc.state, job.rows, attempt, {})
             raise
         except SalesforceOutError:
             # The job cannot be finished (e.g. the upload was refused): do not leave it open.
-            bulk_job.abort_quietly(client, job_id)
-            self._record_job(job_id, "Aborted", job.rows, attempt, {})
+            aborted = bulk_job.abort_quietly(client, job_id)
+            self._record_job(job_id, "Aborted" if aborted else ABORT_REFUSED, job.rows, attempt, {})
             raise
         finally:
             with self._lock:
@@ -488,7 +500,7 @@ class BulkSink(SalesforceSink):
         client, fmt, op = self.runtime.client, self._format, self.settings.operation
         counts = {"created": 0, "updated": 0, "deleted": 0}
         unmatched = 0
-        rows = read_csv(bulk_job.download(client, job_id, "successfulResults"))
+        rows = bulk_job.download_rows(client, job_id, "successfulResults", self._dir)
         positions = fmt.result_positions(next(rows, []), 2)
         for row in rows:
             if not row:
@@ -510,7 +522,7 @@ class BulkSink(SalesforceSink):
         can_retry = attempt < RECORD_RETRIES and state == "JobComplete"
         retry: JobFile | None = None
         failed = 0
-        rows = read_csv(bulk_job.download(client, job_id, "failedResults"))
+        rows = bulk_job.download_rows(client, job_id, "failedResults", self._dir)
         positions = fmt.result_positions(next(rows, []), 2)
         for row in rows:
             if not row:
@@ -532,7 +544,7 @@ class BulkSink(SalesforceSink):
 
         error_message = str(info.get("errorMessage") or "")
         unprocessed = 0
-        rows = read_csv(bulk_job.download(client, job_id, "unprocessedrecords"))
+        rows = bulk_job.download_rows(client, job_id, "unprocessedrecords", self._dir)
         positions = fmt.result_positions(next(rows, []), 0)
         for row in rows:
             if not row:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -103,11 +102,6 @@ def parse_sf_error(text: str) -> ErrorDetail:
         message, fields = rest, ""
     names = tuple(f.strip() for f in fields.split(",") if f.strip())
     return ErrorDetail(code.strip(), message.strip(), names)
-
-
-def read_csv(data: bytes) -> Iterator[list[str]]:
-    """Rows of a results CSV (UTF-8, any line ending, RFC 4180 quoting)."""
-    return csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
 
 
 @dataclass(frozen=True)

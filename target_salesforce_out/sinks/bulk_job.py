@@ -7,10 +7,14 @@ whatever its size: create, upload, close, a few polls with backoff, three result
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +25,7 @@ LOGGER = logging.getLogger("target_salesforce_out.bulk")
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
 _UPLOAD_BLOCK = 1024 * 1024
+_DOWNLOAD_BLOCK = 1024 * 1024
 
 
 class BulkJobError(SalesforceOutError):
@@ -97,12 +102,7 @@ def upload(client: SalesforceClient, job_id: str, path: Path) -> None:
     data = ReplayableUpload(path)
     try:
         # client.request hands the body to requests unchanged; requests streams file objects.
-        client.request(
-            "PUT",
-            f"/jobs/ingest/{job_id}/batches",
-            body=cast("bytes", data),
-            content_type="text/csv",
-        )
+        client.request("PUT", f"/jobs/ingest/{job_id}/batches", body=data, content_type="text/csv")
     finally:
         data.close()
 
@@ -156,14 +156,23 @@ def wait_for_terminal(
         delay = min(delay * 2, max_delay)
 
 
-def download(client: SalesforceClient, job_id: str, kind: str) -> bytes:
-    """One results CSV (7.7): ``successfulResults``, ``failedResults`` or ``unprocessedrecords``.
+def download_rows(
+    client: SalesforceClient, job_id: str, kind: str, directory: Path
+) -> Iterator[list[str]]:
+    """Rows of one results CSV (7.7): ``successfulResults``, ``failedResults``, ...
 
-    The client reads the whole answer, so a job's results are held in memory while they are
-    matched; jobs are sized so that stays small (see the sink).
+    ``kind`` is one of :data:`RESULT_KINDS`. The answer is streamed to a temporary file
+    first, so memory does not grow with the job.
     """
-    response = client.request("GET", f"/jobs/ingest/{job_id}/{kind}/", accept="text/csv")
-    return response.content
+    with tempfile.TemporaryFile(dir=directory) as spool:
+        response = client.request(
+            "GET", f"/jobs/ingest/{job_id}/{kind}/", accept="text/csv", stream=True
+        )
+        with response:
+            for chunk in response.iter_content(chunk_size=_DOWNLOAD_BLOCK):
+                spool.write(chunk)
+        spool.seek(0)
+        yield from csv.reader(io.TextIOWrapper(spool, encoding="utf-8", newline=""))
 
 
 def abort_quietly(client: SalesforceClient, job_id: str) -> bool:

@@ -565,8 +565,11 @@ def test_second_signal_aborts_the_open_job_and_writes_no_state(salesforce_emulat
     assert stdout.decode().strip() == ""  # no STATE: not everything was confirmed
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "failed"
-    states = [j["state"] for j in report["streams"]["contacts"]["bulk_jobs"]]
-    assert "Aborted" in states
-    aborts = [r for r in emulator.requests if r["method"] == "PATCH"]
-    assert len(aborts) >= 2 and all(p["status"] == 200 for p in aborts)
+    aborted = [j["id"] for j in report["streams"]["contacts"]["bulk_jobs"] if j["state"] == "Aborted"]
+    assert aborted
+    # The close and the abort of that job were both accepted (another, smaller job may have
+    # finished in between, so its abort is refused: that is fine).
+    for job_id in aborted:
+        patches = [r["status"] for r in emulator.requests if r["method"] == "PATCH" and r["path"].endswith(job_id)]
+        assert patches == [200, 200]
     assert "stopping now" in stderr.decode()
