@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Meltano gets its own venv: its dependency pins must not meet singer-sdk's in .venv.
+MELTANO_VENV := .venv-meltano
+MELTANO_STAMP := $(MELTANO_VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest soak bench clean
+.PHONY: install demo test lint typecheck pytest soak bench clean meltano
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +16,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(MELTANO_STAMP): requirements-meltano.txt
+	$(PYTHON) -m venv $(MELTANO_VENV)
+	$(MELTANO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MELTANO_VENV)/bin/python -m pip install -q -r requirements-meltano.txt
+	touch $(MELTANO_STAMP)
+
+# The example project's plugins (tap-spreadsheets from PyPI, this checkout as the loader).
+meltano: $(MELTANO_STAMP)
+	$(MELTANO_VENV)/bin/meltano install
 
 demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
@@ -24,7 +37,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# tests/meltano runs `meltano install` and `meltano run` with .venv-meltano.
+pytest: $(STAMP) $(MELTANO_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -33,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MELTANO_VENV) .meltano .pytest_cache .mypy_cache .ruff_cache

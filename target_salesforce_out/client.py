@@ -1,8 +1,10 @@
 """The HTTP client: one ``requests.Session``, retries, error parsing, API usage accounting.
 
 Retry policy (salesforce-api.md 8.4): transient failures (connection errors, 420/500/502/503/504,
-the concurrent-request 403) are sent again with exponential backoff and full jitter; a 401 is
-answered by one re-authentication and one replay; the daily-allocation 403 and everything else
+the concurrent-request 403) are sent again with exponential backoff and full jitter; each 401 is
+answered by one re-authentication and one replay (at most :data:`SESSION_RENEWALS` per call, so a
+token that expires again while a call is retried does not end the run); the daily-allocation 403
+and everything else
 surface at once. A call that is not idempotent (a create) is only sent again when it cannot have
 been applied: Salesforce may have committed a create whose answer was lost.
 """
@@ -18,7 +20,7 @@ import backoff
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from target_salesforce_out.auth import Authenticator
+from target_salesforce_out.auth import Authenticator, Session
 from target_salesforce_out.errors import (
     ApiBudgetExceededError,
     ApiLimitError,
@@ -34,6 +36,8 @@ USER_AGENT = "target-salesforce-out"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _TRANSIENT_STATUS = frozenset({420, 500, 502, 503, 504})
 _DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
+# Logins one call may trigger, each after a 401 for the token it had just been given.
+SESSION_RENEWALS = 3
 
 
 class Readable(Protocol):
@@ -137,32 +141,29 @@ class SalesforceClient:
         }
         if body is not None:
             headers["Content-Type"] = content_type
+
+        def send(session: Session) -> requests.Response:
+            return self._send_retrying(
+                method,
+                full_path,
+                session.instance_url,
+                session.access_token,
+                body,
+                headers,
+                params,
+                idempotent,
+                stream,
+            )
+
         session = self.auth.session()
-        try:
-            return self._send_retrying(
-                method,
-                full_path,
-                session.instance_url,
-                session.access_token,
-                body,
-                headers,
-                params,
-                idempotent,
-                stream,
-            )
-        except SessionExpiredError:
-            session = self.auth.refresh(session.access_token)
-            return self._send_retrying(
-                method,
-                full_path,
-                session.instance_url,
-                session.access_token,
-                body,
-                headers,
-                params,
-                idempotent,
-                stream,
-            )
+        # A 401 on the replay is a new expiry (the token was fresh when the replay began, but
+        # other threads' calls or a long backoff may outlive it): log in again, a few times.
+        for _ in range(SESSION_RENEWALS - 1):
+            try:
+                return send(session)
+            except SessionExpiredError:
+                session = self.auth.refresh(session.access_token)
+        return send(session)
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET a JSON resource."""

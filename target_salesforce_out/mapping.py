@@ -399,9 +399,12 @@ class RecordMapper:
         problems: list[str],
     ) -> None:
         mapping = self.settings.field_mapping
-        unknown_mapping = [p for p in mapping if p not in set(properties)]
-        for prop in unknown_mapping:
-            problems.append(f"field_mapping names property {prop!r}, which the stream lacks")
+        # A mapping may name a property that only a later SCHEMA of the stream brings; its
+        # target must still be a real field.
+        present = set(properties)
+        for prop in (p for p in mapping if p not in present):
+            LOGGER.info("stream %r: field_mapping names %r, not in this SCHEMA", self.stream, prop)
+            self._column(prop, mapping[prop], parent_object, problems)
         unmapped: list[str] = []
         seen: dict[str, str] = {}
         for prop in properties:

@@ -48,6 +48,7 @@ class Runtime:
         self._pool_lock = threading.Lock()
         self._progress: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._report: dict[str, Any] | None = None
         self.sinks: list[SalesforceSink] = []
         # Set by the target: its active sinks, and how to drain one (singer-sdk's drain_one).
         self.active_sinks: Callable[[], list[SalesforceSink]] = lambda: []
@@ -105,7 +106,9 @@ class Runtime:
         return f"{used}/{limit}" if used is not None else "unknown"
 
     def finish(self, status: str) -> dict[str, Any]:
-        """Stop workers, write the report, close the session."""
+        """Stop workers, write the report, close the session; later calls return that report."""
+        if self._report is not None:
+            return self._report
         self._stopping.set()
         if self._progress is not None:
             self._progress.join(timeout=5)
@@ -119,4 +122,5 @@ class Runtime:
             usage=(self.client.usage_used, self.client.usage_limit),
         )
         self.http.close()
+        self._report = report
         return report

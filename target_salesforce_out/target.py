@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Iterable
 from types import FrameType
@@ -43,7 +44,8 @@ class TargetSalesforceOut(Target):
     """Loads each stream into one Salesforce object through REST or Bulk API 2.0."""
 
     name = "target-salesforce-out"
-    config_jsonschema = CONFIG_SCHEMA
+    # singer-sdk adds its built-in settings to this dict in place; keep settings' own intact.
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = RestSink
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -57,6 +59,17 @@ class TargetSalesforceOut(Target):
         self.runtime.drain = self.drain_one
         self._stop_signal: int | None = None
         self._busy = False
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
+        """singer-sdk's settings, less the two that mean nothing here.
+
+        ``load_method`` is what ``operation`` says per stream, and ``batch_size_rows`` what
+        ``batch_size`` says (calls and jobs are sized per stream).
+        """
+        super().append_builtin_config(config_jsonschema)
+        for name in ("load_method", "batch_size_rows"):
+            config_jsonschema["properties"].pop(name, None)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         errors = super()._validate_config(raise_errors=raise_errors)
@@ -149,6 +162,9 @@ class TargetSalesforceOut(Target):
             super().process_endofpipe()
         finally:
             self._busy = False
+        if self._stop_signal is None:
+            # Also when the target runs in-process (tests, `Target.listen`), not only via CLI.
+            self.runtime.finish("succeeded")
 
     def abort_open_jobs(self) -> None:
         """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""

@@ -23,12 +23,30 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
-CONFIGS = [c for c in map(json.loads, _blocks("json")) if isinstance(c, dict) and set(c) <= SETTINGS]
+CONFIGS = [
+    c for c in map(json.loads, _blocks("json")) if isinstance(c, dict) and set(c) <= SETTINGS
+]
 
 
 def test_readme_has_a_config_per_auth_flow():
-    flows = {c.get("auth_flow") or ("refresh_token" if "refresh_token" in c else "access_token" if "access_token" in c else None) for c in CONFIGS}
-    assert {"jwt_bearer", "client_credentials", "refresh_token", "password", "access_token"} <= flows
+    flows = {
+        c.get("auth_flow")
+        or (
+            "refresh_token"
+            if "refresh_token" in c
+            else "access_token"
+            if "access_token" in c
+            else None
+        )
+        for c in CONFIGS
+    }
+    assert {
+        "jwt_bearer",
+        "client_credentials",
+        "refresh_token",
+        "password",
+        "access_token",
+    } <= flows
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(sorted(c))[:60])
@@ -47,7 +65,9 @@ def test_ci_example_env_settings_are_valid():
             for step in job["steps"]:
                 env = step.get("env") or {}
                 config = {
-                    k.removeprefix("TARGET_SALESFORCE_OUT_").lower(): (json.loads(v) if v.startswith("{") else v)
+                    k.removeprefix("TARGET_SALESFORCE_OUT_").lower(): (
+                        json.loads(v) if v.startswith("{") else v
+                    )
                     for k, v in env.items()
                     if k.startswith("TARGET_SALESFORCE_OUT_")
                 }
@@ -61,7 +81,13 @@ def test_ci_example_env_settings_are_valid():
 def test_curl_session_runs_against_the_emulator(salesforce_emulator):
     [script] = [b for b in _blocks("sh") if "BASE=http://127.0.0.1:8085" in b]
     script = script.replace("BASE=http://127.0.0.1:8085", f"BASE={salesforce_emulator.base_url}")
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "HTTP/1.1 200" in result.stdout or "HTTP/1.0 200" in result.stdout
     assert '"statusCode":"REQUIRED_FIELD_MISSING"' in result.stdout
@@ -70,7 +96,13 @@ def test_curl_session_runs_against_the_emulator(salesforce_emulator):
 
 
 def test_demo_runs_and_prints_the_report():
-    result = subprocess.run([sys.executable, str(ROOT / "demo" / "run_demo.py")], capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "demo" / "run_demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "Run report" in result.stdout
     assert '"status": "succeeded"' in result.stdout

@@ -17,7 +17,7 @@ from singer_sdk.sinks import BatchSink
 from target_salesforce_out.errors import ConfigError, ErrorDetail, RecordsFailedError
 from target_salesforce_out.mapping import RecordMapper, RecordRejectedError
 from target_salesforce_out.settings import stream_settings
-from target_salesforce_out.soql import query_all, quote
+from target_salesforce_out.soql import find_ids, key_of, query_all, quote
 
 if TYPE_CHECKING:
     from target_salesforce_out.runtime import Runtime
@@ -186,6 +186,50 @@ class SalesforceSink(BatchSink):
                 f"stream {self.stream_name!r}: {failed} record(s) rejected in this batch "
                 "(on_record_error is fail); see the dead-letter file and the run report"
             )
+
+    # shared by the sinks -----------------------------------------------------------------
+
+    def key_name(self) -> str | None:
+        """Wire name of the key field (external id or Id), if the stream has one."""
+        key = self.mapper.key_column
+        return key.name if key is not None else None
+
+    def message(self, record: dict[str, Any], text: str) -> str:
+        """A rejection message naming the stream and the record's key."""
+        return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
+
+    def no_key(self, key: str) -> ErrorDetail:
+        """The rejection of a record that has no value for its key field."""
+        return ErrorDetail(
+            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
+        )
+
+    def existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
+        """Ids of the org's records holding each item's ``key`` value (one query per chunk)."""
+        values = [fields[key] for _, fields in items if fields.get(key) is not None]
+        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
+
+    def with_ids(self, items: list[Item], key: str) -> list[Item]:
+        """Give each item the Id of the one record holding its ``key`` value, or reject it."""
+        found = self.existing(items, key)
+        ready: list[Item] = []
+        for record, fields in items:
+            value = fields.get(key)
+            if value is None:
+                self.reject(record, self.no_key(key), source="target")
+                continue
+            ids = found.get(key_of(value))
+            if not ids:
+                text = f"no {self.obj.name} has {key}={value!r}"
+                detail = ErrorDetail("NOT_FOUND", self.message(record, text), (key,))
+                self.reject(record, detail, source="target")
+            elif len(ids) > 1:
+                text = f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"
+                detail = ErrorDetail("DUPLICATE_EXTERNAL_ID", self.message(record, text), (key,))
+                self.reject(record, detail, source="target")
+            else:
+                ready.append((record, {**fields, "Id": ids[0]}))
+        return ready
 
     # for subclasses ----------------------------------------------------------------------
 

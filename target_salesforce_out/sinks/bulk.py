@@ -52,7 +52,7 @@ from target_salesforce_out.sinks.bulk_csv import (
     parse_sf_error,
 )
 from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_SECONDS, is_retryable
-from target_salesforce_out.soql import find_ids, key_of
+from target_salesforce_out.soql import key_of
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 _WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
@@ -97,7 +97,7 @@ class BulkSink(SalesforceSink):
             # Upsert by Id without an Id property: every record is new (as over REST).
             self._operation = "insert"
         self._format = self._row_format()
-        self._lookup_key = self._key_name() if self._needs_lookup() else None
+        self._lookup_key = self.key_name() if self._needs_lookup() else None
         # Without batch_size, jobs are cut by bytes: as large as the upload limit allows.
         self._job_rows = self.settings.effective_batch_size
         self._tmp = tempfile.TemporaryDirectory(
@@ -116,17 +116,13 @@ class BulkSink(SalesforceSink):
 
     # -- setup -------------------------------------------------------------------------
 
-    def _key_name(self) -> str | None:
-        key = self.mapper.key_column
-        return key.name if key is not None else None
-
     def _needs_lookup(self) -> bool:
         """Rows whose Id (or existence, in a dry run) must be found with SOQL first."""
         if self._operation == "insert":
             return False
         if self.runtime.dry_run:
-            return self._key_name() is not None
-        return self._operation != "upsert" and self._key_name() != "Id"
+            return self.key_name() is not None
+        return self._operation != "upsert" and self.key_name() != "Id"
 
     def _row_format(self) -> RowFormat:
         columns = self.mapper.columns
@@ -212,18 +208,18 @@ class BulkSink(SalesforceSink):
     def write_batch(self, items: list[Item]) -> None:
         """Write ``items`` to job files (update/delete rows get their Id found first)."""
         if self._lookup_key is not None:
-            items = self._with_ids(items, self._lookup_key)
+            items = self.with_ids(items, self._lookup_key)
         for record, fields in items:
             self._add(record, fields)
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
-        op, stream, key = self.settings.operation, self.stream_name, self._key_name()
+        op, stream, key = self.settings.operation, self.stream_name, self.key_name()
         items = [item for item in items if self._cells(*item) is not None]
         if self._operation == "insert" or key is None:
             self.runtime.report.add(stream, would_create=len(items))
             return
-        found = self._existing(items, key)
+        found = self.existing(items, key)
         for record, fields in items:
             value = fields.get(key)
             exists = value is not None and key_of(value, is_id=key == "Id") in found
@@ -291,12 +287,12 @@ class BulkSink(SalesforceSink):
             self.reject(record, self._unsendable(record, exc.column), source="target")
             return None
         if fmt.key is not None and fmt.key_value(cells) is None and self._key_required():
-            self.reject(record, self._no_key(fmt.key), source="target")
+            self.reject(record, self.no_key(fmt.key), source="target")
             return None
         size = sum(len(c) for c in cells)
         if size > MAX_RECORD_CHARS:
             text = f"{size} characters; Bulk API takes at most {MAX_RECORD_CHARS} per record"
-            detail = ErrorDetail("RECORD_TOO_LARGE", self._message(record, text))
+            detail = ErrorDetail("RECORD_TOO_LARGE", self.message(record, text))
             self.reject(record, detail, source="target")
             return None
         return cells
@@ -376,38 +372,6 @@ class BulkSink(SalesforceSink):
             parent = sink is not self and sink.obj.name.lower() in self.parents
             if parent and isinstance(sink, BulkSink):
                 sink.wait_for_jobs()
-
-    def _with_ids(self, items: list[Item], key: str) -> list[Item]:
-        """Give each record the Id of the one record holding its external id, or reject it."""
-        found = self._existing(items, key)
-        ready: list[Item] = []
-        for record, fields in items:
-            value = fields.get(key)
-            if value is None:
-                self.reject(record, self._no_key(key), source="target")
-                continue
-            ids = found.get(key_of(value))
-            if not ids:
-                text = f"no {self.obj.name} has {key}={value!r}"
-                self.reject(
-                    record,
-                    ErrorDetail("NOT_FOUND", self._message(record, text), (key,)),
-                    source="target",
-                )
-            elif len(ids) > 1:
-                text = f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"
-                self.reject(
-                    record,
-                    ErrorDetail("DUPLICATE_EXTERNAL_ID", self._message(record, text), (key,)),
-                    source="target",
-                )
-            else:
-                ready.append((record, {**fields, "Id": ids[0]}))
-        return ready
-
-    def _existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
-        values = [fields[key] for _, fields in items if fields.get(key) is not None]
-        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
 
     # -- one job, on a pool thread ------------------------------------------------------------
 
@@ -618,14 +582,6 @@ class BulkSink(SalesforceSink):
 
     # -- messages ------------------------------------------------------------------------------
 
-    def _message(self, record: dict[str, Any], text: str) -> str:
-        return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
-
-    def _no_key(self, key: str) -> ErrorDetail:
-        return ErrorDetail(
-            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
-        )
-
     def _unsendable(self, record: dict[str, Any], column: str) -> ErrorDetail:
         text = (
             f"{column} is the text '#N/A', which Bulk API reads as null and so cannot be "
@@ -633,4 +589,4 @@ class BulkSink(SalesforceSink):
         )
         field = column.split(".", 1)[0]
         names = [c.field.name for c in self.mapper.columns if c.name == column] or [field]
-        return ErrorDetail("BULK_UNSENDABLE_VALUE", self._message(record, text), tuple(names))
+        return ErrorDetail("BULK_UNSENDABLE_VALUE", self.message(record, text), tuple(names))

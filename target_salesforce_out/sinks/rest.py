@@ -24,7 +24,7 @@ from target_salesforce_out.errors import (
     TransientApiError,
 )
 from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
-from target_salesforce_out.soql import find_ids, find_matches, key_of
+from target_salesforce_out.soql import find_matches, key_of
 from target_salesforce_out.wire import encode_collection
 
 RECORD_RETRIES = 4
@@ -115,7 +115,7 @@ class RestSink(SalesforceSink):
                     record,
                     ErrorDetail(
                         "MULTIPLE_MATCHES",
-                        self._message(
+                        self.message(
                             record,
                             f"{len(ids)} {self.obj.name} records match {shown_key}: "
                             f"{', '.join(ids)}; none was changed",
@@ -133,7 +133,7 @@ class RestSink(SalesforceSink):
                 text = f"no {self.obj.name} matches {shown_key}"
                 self.reject(
                     record,
-                    ErrorDetail("NOT_FOUND", self._message(record, text), tuple(names)),
+                    ErrorDetail("NOT_FOUND", self.message(record, text), tuple(names)),
                     source="target",
                 )
         call, kind = (
@@ -153,8 +153,8 @@ class RestSink(SalesforceSink):
         if self.mapper.match_columns:
             exists = [bool(ids) for _, ids in self._lookup_matches(items)]
         else:
-            key = self._key_name()
-            found = self._existing(items)
+            key = self.key_name()
+            found = self.existing(items, key) if key else {}
             exists = [
                 key is not None
                 and fields.get(key) is not None
@@ -174,76 +174,25 @@ class RestSink(SalesforceSink):
                 text = f"no {self.obj.name} record matches its key"
                 self.reject(
                     record,
-                    ErrorDetail("NOT_FOUND", self._message(record, text)),
+                    ErrorDetail("NOT_FOUND", self.message(record, text)),
                     source="dry_run",
                 )
 
     # -- calls ---------------------------------------------------------------------------
 
-    def _key_name(self) -> str | None:
-        key = self.mapper.key_column
-        return key.name if key is not None else None
-
-    def _existing(self, items: list[Item]) -> dict[str, list[str]]:
-        key = self._key_name()
-        if key is None:
-            return {}
-        values = [fields[key] for _, fields in items if fields.get(key) is not None]
-        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
-
     def _with_ids(self, items: list[Item]) -> list[Item]:
         """Records keyed by ``Id`` pass through; others get theirs from one lookup per batch."""
-        key = self._key_name()
+        key = self.key_name()
         if key == "Id":
             missing = [item for item in items if not item[1].get("Id")]
             for record, _ in missing:
-                self.reject(record, self._no_key("Id"), source="target")
+                self.reject(record, self.no_key("Id"), source="target")
             return [item for item in items if item[1].get("Id")]
         assert key is not None
-        found = self._existing(items)
-        ready: list[Item] = []
-        for record, fields in items:
-            value = fields.get(key)
-            if value is None:
-                self.reject(record, self._no_key(key), source="target")
-                continue
-            ids = found.get(key_of(value))
-            if not ids:
-                self.reject(
-                    record,
-                    ErrorDetail(
-                        "NOT_FOUND",
-                        self._message(record, f"no {self.obj.name} has {key}={value!r}"),
-                        (key,),
-                    ),
-                    source="target",
-                )
-            elif len(ids) > 1:
-                self.reject(
-                    record,
-                    ErrorDetail(
-                        "DUPLICATE_EXTERNAL_ID",
-                        self._message(
-                            record, f"{len(ids)} records have {key}={value!r}: {', '.join(ids)}"
-                        ),
-                        (key,),
-                    ),
-                    source="target",
-                )
-            else:
-                ready.append((record, {**fields, "Id": ids[0]}))
-        return ready
-
-    def _message(self, record: dict[str, Any], text: str) -> str:
-        return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
-
-    def _no_key(self, key: str) -> ErrorDetail:
-        return ErrorDetail(
-            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
-        )
+        return self.with_ids(items, key)
 
     def _upsert_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
-        key = self._key_name()
+        key = self.key_name()
         body = encode_collection(self.obj.name, [fields for _, fields in chunk])
         response = self.runtime.client.request(
             "PATCH", f"/composite/sobjects/{self.obj.name}/{key}", body=body

@@ -554,7 +554,9 @@ def test_sigterm_drains_waits_for_the_job_and_emits_state(salesforce_emulator_fa
     assert [j["state"] for j in report["streams"]["contacts"]["bulk_jobs"]] == ["JobComplete"] * 2
 
 
-def test_second_signal_aborts_the_open_job_and_writes_no_state(salesforce_emulator_factory, tmp_path):
+def test_second_signal_aborts_the_open_job_and_writes_no_state(
+    salesforce_emulator_factory, tmp_path
+):
     emulator = salesforce_emulator_factory(record_ms=40)
     process = _start_and_wait_for_close(emulator, tmp_path)
     process.send_signal(signal.SIGTERM)
@@ -565,11 +567,17 @@ def test_second_signal_aborts_the_open_job_and_writes_no_state(salesforce_emulat
     assert stdout.decode().strip() == ""  # no STATE: not everything was confirmed
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "failed"
-    aborted = [j["id"] for j in report["streams"]["contacts"]["bulk_jobs"] if j["state"] == "Aborted"]
+    aborted = [
+        j["id"] for j in report["streams"]["contacts"]["bulk_jobs"] if j["state"] == "Aborted"
+    ]
     assert aborted
     # The close and the abort of that job were both accepted (another, smaller job may have
     # finished in between, so its abort is refused: that is fine).
     for job_id in aborted:
-        patches = [r["status"] for r in emulator.requests if r["method"] == "PATCH" and r["path"].endswith(job_id)]
+        patches = [
+            r["status"]
+            for r in emulator.requests
+            if r["method"] == "PATCH" and r["path"].endswith(job_id)
+        ]
         assert patches == [200, 200]
     assert "stopping now" in stderr.decode()

@@ -138,8 +138,8 @@ def test_sdc_properties_are_never_sent_unless_mapped():
         ),
         (
             ["ref", "last_name"],
-            {"field_mapping": {"ref": "External_Id__c", "ghost": "Email"}},
-            "field_mapping names property 'ghost'",
+            {"field_mapping": {"ref": "External_Id__c", "later": "Emial"}},
+            "property 'later' maps to 'Emial', which Contact lacks",
         ),
         (
             ["ref", "last_name", "email"],
@@ -158,6 +158,13 @@ def test_startup_validation_messages(props, settings, message):
     with pytest.raises(Exception, match="stream 'contacts' -> Contact") as info:
         _mapper(props, **settings)
     assert message in str(info.value)
+
+
+def test_mapping_for_a_property_a_later_schema_brings_is_accepted():
+    mapper = _mapper(
+        ["ref", "last_name"], field_mapping={"ref": "External_Id__c", "later": "Email"}
+    )
+    assert [c.name for c in mapper.columns] == ["External_Id__c", "LastName"]
 
 
 def test_update_checks_updateable_and_upsert_needs_a_key():

@@ -441,29 +441,60 @@ def test_person_account_rules(salesforce_emulator_factory, tmp_path):
     assert "person accounts cannot set Name" in run.stderr
 
 
-@pytest.mark.parametrize("stream", [ACCOUNT_STREAM, {"sobject": "Account", "match_fields": ["External_Id__c"], "field_mapping": {"ref": "External_Id__c"}}], ids=["external_id", "match_fields"])
-def test_dry_run_writes_nothing_and_reports_what_would_happen(stream, salesforce_emulator, tmp_path):
+@pytest.mark.parametrize(
+    "stream",
+    [
+        ACCOUNT_STREAM,
+        {
+            "sobject": "Account",
+            "match_fields": ["External_Id__c"],
+            "field_mapping": {"ref": "External_Id__c"},
+        },
+    ],
+    ids=["external_id", "match_fields"],
+)
+def test_dry_run_writes_nothing_and_reports_what_would_happen(
+    stream, salesforce_emulator, tmp_path
+):
     _seed_accounts(salesforce_emulator, tmp_path, n=3)
     before = len(salesforce_emulator.requests)
     config = _config(salesforce_emulator, tmp_path, {"accounts": stream}, dry_run=True)
-    run = run_target(config, [schema("accounts", ACCOUNT_PROPS, ["ref"]), *accounts(5, industry="Dry")], tmp_path)
+    run = run_target(
+        config, [schema("accounts", ACCOUNT_PROPS, ["ref"]), *accounts(5, industry="Dry")], tmp_path
+    )
     assert run.returncode == 0, run.stderr
     stats = run.report["streams"]["accounts"]
-    assert (stats["would_update"], stats["would_create"], stats["created"], stats["updated"]) == (3, 2, 0, 0)
+    assert (stats["would_update"], stats["would_create"], stats["created"], stats["updated"]) == (
+        3,
+        2,
+        0,
+        0,
+    )
     assert run.report["dry_run"] is True
     after = salesforce_emulator.requests[before:]
-    assert not [r for r in after if r["method"] in {"PATCH", "DELETE"} or (r["method"] == "POST" and "oauth2" not in r["path"])]
+    assert not [
+        r
+        for r in after
+        if r["method"] in {"PATCH", "DELETE"}
+        or (r["method"] == "POST" and "oauth2" not in r["path"])
+    ]
     assert {r.get("Industry") for r in salesforce_emulator.records("Account")} == {None}
 
 
-def test_calls_overlap_up_to_max_concurrency_and_same_key_writes_stay_ordered(salesforce_emulator_factory, tmp_path):
+def test_calls_overlap_up_to_max_concurrency_and_same_key_writes_stay_ordered(
+    salesforce_emulator_factory, tmp_path
+):
     emulator = salesforce_emulator_factory(latency_ms=150)
     streams = {"accounts": {**ACCOUNT_STREAM, "batch_size": 50}}
     rows = accounts(400)
     # The same key written twice, far apart in the input: the later value must win.
     rows.insert(10, record("accounts", {"ref": "A-399", "name": "early"}))
     rows.append(record("accounts", {"ref": "A-5", "name": "late"}))
-    run = run_target(_config(emulator, tmp_path, streams, max_concurrency=4), [schema("accounts", ACCOUNT_PROPS, ["ref"]), *rows], tmp_path)
+    run = run_target(
+        _config(emulator, tmp_path, streams, max_concurrency=4),
+        [schema("accounts", ACCOUNT_PROPS, ["ref"]), *rows],
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     upserts = [r for r in emulator.requests if "/composite/sobjects/Account" in r["path"]]
     assert max(r["in_flight"] for r in upserts) == 4
