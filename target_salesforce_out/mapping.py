@@ -234,7 +234,7 @@ def _to_text(field: FieldInfo) -> Converter:
                 "STRING_TOO_LONG",
                 f"data value too large: {shown(text)} (max length={field.length}, got {len(text)})",
             )
-        if restricted and text not in allowed:
+        if restricted and text and text not in allowed:  # "" is stored as null
             raise ValueProblemError(
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                 f"bad value for restricted picklist field: {shown(text)}",
@@ -314,6 +314,9 @@ class Column:
     name: str  # wire name: ``Email``, or ``Account.External_Id__c`` for a relationship path
     parent_field: FieldInfo | None
     convert: Converter
+    # Taps that read text files (CSV, spreadsheets) send "" for an empty cell; in a date,
+    # number, boolean or id field that can only mean "no value".
+    blank_is_null: bool = False
 
     @property
     def relationship(self) -> str | None:
@@ -462,7 +465,7 @@ class RecordMapper:
                     f"property {prop!r} maps to {target!r}, which {self.obj.name} lacks{hint}"
                 )
                 return None
-            return Column(prop, field, field.name, None, converter_for(field))
+            return Column(prop, field, field.name, None, converter_for(field), not field.is_text)
         relationship, parent_name = target.split(".", 1)
         field = self.obj.relationships.get(relationship.lower())
         if field is None or not field.reference_to:
@@ -486,7 +489,9 @@ class RecordMapper:
             )
             return None
         name = f"{field.relationship_name}.{parent_field.name}"
-        return Column(prop, field, name, parent_field, converter_for(parent_field))
+        return Column(
+            prop, field, name, parent_field, converter_for(parent_field), not parent_field.is_text
+        )
 
     def _find_key(self, problems: list[str]) -> Column | None:
         key = self.settings.external_id_field
@@ -617,6 +622,8 @@ class RecordMapper:
             if column.prop not in record:
                 continue
             value = record[column.prop]
+            if column.blank_is_null and value == "":
+                value = None if column.field.type != "boolean" else False
             if value is None and column.field.type != "boolean":
                 # A null relationship path clears the lookup field itself.
                 out[column.field.name if column.parent_field else column.name] = None

@@ -78,6 +78,15 @@ def test_ci_example_env_settings_are_valid():
     assert checked == 2
 
 
+def test_settings_table_matches_about():
+    about = subprocess.run(
+        [str(Path(sys.executable).with_name("target-salesforce-out")), "--about", "--format", "markdown"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rows = [line for line in about.splitlines() if line.startswith("| ")]
+    assert rows and all(row in README for row in rows)
+
+
 def test_curl_session_runs_against_the_emulator(salesforce_emulator):
     [script] = [b for b in _blocks("sh") if "BASE=http://127.0.0.1:8085" in b]
     script = script.replace("BASE=http://127.0.0.1:8085", f"BASE={salesforce_emulator.base_url}")

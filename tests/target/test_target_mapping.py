@@ -388,3 +388,17 @@ def test_unknown_property_fails_before_any_write(salesforce_emulator, tmp_path):
     assert "'emial' (closest fields: Email" in run.stderr
     writes = [r for r in salesforce_emulator.requests if r["method"] in {"POST", "PATCH", "DELETE"}]
     assert [r["path"] for r in writes] == ["/services/oauth2/token"]
+
+
+def test_blank_strings_in_typed_fields_mean_null():
+    date_field = field("Birthdate", "date")
+    contact = obj(*CONTACT.fields.values(), date_field, field("Opt__c", "boolean"))
+    mapper = RecordMapper(
+        "contacts",
+        StreamSettings(external_id_field="External_Id__c", field_mapping={"ref": "External_Id__c"}),
+        contact,
+        ["ref", "last_name", "birthdate", "opt", "email"],
+        lambda _: contact,
+    )
+    converted = mapper.convert({"ref": "C-1", "last_name": "X", "birthdate": "", "opt": "", "email": ""})
+    assert converted == {"External_Id__c": "C-1", "LastName": "X", "Birthdate": None, "Opt__c": False, "Email": ""}
