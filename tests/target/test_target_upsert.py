@@ -40,6 +40,11 @@ def test_upsert_creates_then_updates_without_duplicates(salesforce_emulator, tmp
     ]
     assert len(writes) == 3
     assert all(r["method"] == "PATCH" for r in writes)
+    # Describe is fetched once per object per run.
+    describes = [
+        r for r in salesforce_emulator.requests if r["path"].endswith("/sobjects/Contact/describe")
+    ]
+    assert len(describes) == 1
 
     changed = [
         schema("contacts", CONTACT_PROPS, ["contact_ref"]),
