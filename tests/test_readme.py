@@ -80,8 +80,15 @@ def test_ci_example_env_settings_are_valid():
 
 def test_settings_table_matches_about():
     about = subprocess.run(
-        [str(Path(sys.executable).with_name("target-salesforce-out")), "--about", "--format", "markdown"],
-        capture_output=True, text=True, check=True,
+        [
+            str(Path(sys.executable).with_name("target-salesforce-out")),
+            "--about",
+            "--format",
+            "markdown",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rows = [line for line in about.splitlines() if line.startswith("| ")]
     assert rows and all(row in README for row in rows)
