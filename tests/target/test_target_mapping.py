@@ -400,5 +400,13 @@ def test_blank_strings_in_typed_fields_mean_null():
         ["ref", "last_name", "birthdate", "opt", "email"],
         lambda _: contact,
     )
-    converted = mapper.convert({"ref": "C-1", "last_name": "X", "birthdate": "", "opt": "", "email": ""})
-    assert converted == {"External_Id__c": "C-1", "LastName": "X", "Birthdate": None, "Opt__c": False, "Email": ""}
+    converted = mapper.convert(
+        {"ref": "C-1", "last_name": "X", "birthdate": "", "opt": "", "email": ""}
+    )
+    assert converted == {
+        "External_Id__c": "C-1",
+        "LastName": "X",
+        "Birthdate": None,
+        "Opt__c": False,
+        "Email": "",
+    }
