@@ -43,6 +43,10 @@ pytest: $(STAMP) $(MELTANO_STAMP)
 
 test: lint typecheck pytest
 
+# The long fault soak (200,000 records through REST and through Bulk); `make test` deselects it.
+soak: $(STAMP)
+	$(BIN)/pytest -q -s -m soak tests/reliability
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 

@@ -4,9 +4,8 @@ Retry policy (salesforce-api.md 8.4): transient failures (connection errors, 420
 the concurrent-request 403) are sent again with exponential backoff and full jitter; each 401 is
 answered by one re-authentication and one replay (at most :data:`SESSION_RENEWALS` per call, so a
 token that expires again while a call is retried does not end the run); the daily-allocation 403
-and everything else
-surface at once. A call that is not idempotent (a create) is only sent again when it cannot have
-been applied: Salesforce may have committed a create whose answer was lost.
+and everything else surface at once. A call that is not idempotent (a create) is only sent again
+when it cannot have been applied: Salesforce may have committed a create whose answer was lost.
 """
 
 from __future__ import annotations

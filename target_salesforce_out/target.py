@@ -9,6 +9,7 @@ from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import Target
+from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
@@ -47,6 +48,9 @@ class TargetSalesforceOut(Target):
     # singer-sdk adds its built-in settings to this dict in place; keep settings' own intact.
     config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     default_sink_class = RestSink
+    # singer-sdk's msgspec reader parses input lines about three times faster than the
+    # default json.loads reader, with the same values (floats as Decimal).
+    message_reader_class = MsgSpecReader
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Validate the settings (no network call), then prepare the shared runtime."""
@@ -103,8 +107,8 @@ class TargetSalesforceOut(Target):
         )
         if previous is not None and sink is not previous:
             self.drain_one(previous)
-            if isinstance(previous, BulkSink):
-                previous.wait_for_jobs()  # its job must land before the new sink's
+            if isinstance(previous, SalesforceSink):
+                previous.wait_for_jobs()  # its calls or job must land before the new sink's
         return sink
 
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:

@@ -30,9 +30,13 @@ import sqlite3
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
 
 from target_salesforce_out.errors import (
     ConfigError,
@@ -40,10 +44,10 @@ from target_salesforce_out.errors import (
     RecordsFailedError,
     SalesforceOutError,
 )
-from target_salesforce_out.reporting import jsonable
 from target_salesforce_out.sinks import bulk_job
 from target_salesforce_out.sinks.base import Item, SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import (
+    INDEX_BLOCK_ROWS,
     MAX_RECORD_CHARS,
     JobFile,
     RowFormat,
@@ -55,11 +59,34 @@ from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_S
 from target_salesforce_out.soql import key_of
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
+T = TypeVar("T")
 _WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
 
 
 # Reported for a job whose abort the org refused on a hard stop (it had already ended).
 ABORT_REFUSED = "AbortRefused"
+# Records as stored in a job's index. Decimals are written as JSON numbers and read back as
+# Decimal, so a dead-lettered record is written as it would have been from memory (datetimes
+# in UTC end in "Z" rather than "+00:00").
+_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
+
+
+def _stored_record(record_json: bytes) -> dict[str, Any]:
+    """A record as :data:`_RECORD_ENCODER` stored it."""
+    record: dict[str, Any] = json.loads(record_json, parse_float=Decimal)
+    return record
+
+
+def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    block: list[T] = []
+    for item in items:
+        block.append(item)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
 class BulkSink(SalesforceSink):
@@ -107,6 +134,8 @@ class BulkSink(SalesforceSink):
         self._seq = 0
         self._current: JobFile | None = None
         self._pending: list[Item] = []
+        # Rows converted but not yet written to a job file: (correlation key, record, line).
+        self._staged: list[tuple[str, bytes, bytes]] = []
         self._inflight: deque[tuple[int, Future[None]]] = deque()
         self._keys: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -165,7 +194,8 @@ class BulkSink(SalesforceSink):
     def is_full(self) -> bool:
         """Drain when the current job reaches its record or byte cap."""
         job = self._current
-        return job is not None and (job.rows >= self._job_rows or job.bytes >= self.max_job_bytes)
+        rows = len(self._staged) + (job.rows if job is not None else 0)
+        return rows >= self._job_rows or (job is not None and job.bytes >= self.max_job_bytes)
 
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         """Check and convert one record, then write it to the current job's file."""
@@ -298,20 +328,64 @@ class BulkSink(SalesforceSink):
         return cells
 
     def _add(self, record: dict[str, Any], fields: dict[str, Any]) -> None:
-        """Write one row to the current job, cutting the job first when it must."""
+        """Stage one row for the current job; staged rows are written in blocks."""
         fmt = self._format
         cells = self._cells(record, fields)
         if cells is None:
             return
-        line = fmt.line(cells)
-        key = fmt.correlation_key(cells)
-        job = self._current
-        if job is not None and job.bytes + len(line.encode()) > self.max_job_bytes:
-            self._cut()
-        if key.startswith("k:"):
-            self._check_repeat(key)
-        job = self._current_job()
-        job.add(key, json.dumps(record, default=jsonable, ensure_ascii=False), line)
+        # The record is kept (in the job's index) to dead-letter it if Salesforce rejects
+        # it; msgspec encodes it about ten times faster than json.dumps with a default hook.
+        self._staged.append(
+            (fmt.correlation_key(cells), _RECORD_ENCODER.encode(record), fmt.line(cells).encode())
+        )
+        if len(self._staged) >= INDEX_BLOCK_ROWS:
+            self._write_staged()
+
+    def _write_staged(self) -> None:
+        """Write the staged rows to job files, cutting jobs where they must be cut.
+
+        A job is cut before a row that would pass the byte cap, and before a key the job
+        already holds; a job holding a key that an unfinished job also holds waits for that
+        job first. Which job last took each key is in a SQLite table (flat memory), read
+        and written once per block of rows rather than once per row.
+        """
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        seqs = self._key_seqs([key for key, _, _ in staged if key.startswith("k:")])
+        for key, record_json, line in staged:
+            job = self._current
+            if job is not None and job.bytes + len(line) > self.max_job_bytes:
+                self._submit_current()
+            if key.startswith("k:"):
+                seq = seqs.get(key)
+                if seq is not None:
+                    if self._current is not None and self._current.seq == seq:
+                        self._submit_current()
+                    if any(s == seq and not f.done() for s, f in self._inflight):
+                        self._current_job().barrier = True
+                seqs[key] = self._current_job().seq
+            self._current_job().add(key, record_json, line)
+        if seqs and self._keys is not None:
+            self._keys.executemany(
+                "INSERT OR REPLACE INTO keys (key, seq) VALUES (?, ?)", seqs.items()
+            )
+
+    def _key_seqs(self, keys: list[str]) -> dict[str, int]:
+        """The job each of ``keys`` was last written to, for those already written."""
+        if not keys:
+            return {}
+        if self._keys is None:
+            # Used by one thread at a time: the reader, or a drain thread at a batch's end.
+            self._keys = sqlite3.connect(self._dir / "keys.db", check_same_thread=False)
+            self._keys.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                "CREATE TABLE keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
+            )
+        unique = list(dict.fromkeys(keys))
+        marks = ",".join("?" * len(unique))
+        query = f"SELECT key, seq FROM keys WHERE key IN ({marks})"  # noqa: S608
+        return {str(key): int(seq) for key, seq in self._keys.execute(query, unique)}
 
     def _key_required(self) -> bool:
         # Upsert by Id without a value creates a record; every other keyed row needs its key.
@@ -322,26 +396,12 @@ class BulkSink(SalesforceSink):
             self._current = JobFile(self._dir, self._next_seq(), self._format.header)
         return self._current
 
-    def _check_repeat(self, key: str) -> None:
-        """Cut the job on a repeated key; order it after an unfinished job holding the key."""
-        if self._keys is None:
-            # Used by one thread at a time: the reader, or a drain thread at a batch's end.
-            self._keys = sqlite3.connect(self._dir / "keys.db", check_same_thread=False)
-            self._keys.executescript(
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                "CREATE TABLE keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
-            )
-        found = self._keys.execute("SELECT seq FROM keys WHERE key = ?", (key,)).fetchone()
-        if found is not None:
-            seq = int(found[0])
-            if self._current is not None and self._current.seq == seq:
-                self._cut()
-            if any(s == seq and not f.done() for s, f in self._inflight):
-                self._current_job().barrier = True
-        job = self._current_job()
-        self._keys.execute("INSERT OR REPLACE INTO keys (key, seq) VALUES (?, ?)", (key, job.seq))
-
     def _cut(self) -> None:
+        """Write the staged rows, then submit the current job file."""
+        self._write_staged()
+        self._submit_current()
+
+    def _submit_current(self) -> None:
         """Submit the current job file, if it has rows."""
         job, self._current = self._current, None
         if job is None:
@@ -466,19 +526,20 @@ class BulkSink(SalesforceSink):
         unmatched = 0
         rows = bulk_job.download_rows(client, job_id, "successfulResults", self._dir)
         positions = fmt.result_positions(next(rows, []), 2)
-        for row in rows:
-            if not row:
-                continue
-            if not job.mark(fmt.correlation_key([row[i] for i in positions])):
-                unmatched += 1
-            elif row[1].lower() == "true":
-                counts["created"] += 1
-            elif op in {"delete", "hard_delete"}:
-                counts["deleted"] += 1
-            elif self._operation == "insert":
-                counts["created"] += 1
-            else:
-                counts["updated"] += 1
+        # Matched to input rows in blocks (one index query per block, not per row).
+        for block in _blocks((row for row in rows if row), INDEX_BLOCK_ROWS):
+            keys = [fmt.correlation_key([row[i] for i in positions]) for row in block]
+            for row, matched in zip(block, job.mark_many(keys), strict=True):
+                if not matched:
+                    unmatched += 1
+                elif row[1].lower() == "true":
+                    counts["created"] += 1
+                elif op in {"delete", "hard_delete"}:
+                    counts["deleted"] += 1
+                elif self._operation == "insert":
+                    counts["created"] += 1
+                else:
+                    counts["updated"] += 1
         self.runtime.report.add(self.stream_name, **counts)
 
         state = str(info.get("state"))
@@ -504,7 +565,7 @@ class BulkSink(SalesforceSink):
                 retry.add(key, record_json, line)
                 continue
             failed += 1
-            self.reject(json.loads(record_json), error, source="salesforce", job_id=job_id)
+            self.reject(_stored_record(record_json), error, source="salesforce", job_id=job_id)
 
         error_message = str(info.get("errorMessage") or "")
         unprocessed = 0
@@ -520,7 +581,7 @@ class BulkSink(SalesforceSink):
             unprocessed += 1
             text = f"Bulk job {job_id} ended {state} before processing this record"
             detail = ErrorDetail("BULK_UNPROCESSED", f"{text}: {error_message}".rstrip(": "))
-            self.reject(json.loads(claimed[0]), detail, source="salesforce", job_id=job_id)
+            self.reject(_stored_record(claimed[0]), detail, source="salesforce", job_id=job_id)
 
         missing = 0
         for _, record_json, _ in job.unclaimed():
@@ -530,7 +591,7 @@ class BulkSink(SalesforceSink):
                 f"no result row of Bulk job {job_id} (state {state}) matches this record; "
                 "it may or may not have been written",
             )
-            self.reject(json.loads(record_json), detail, source="target", job_id=job_id)
+            self.reject(_stored_record(record_json), detail, source="target", job_id=job_id)
         if unmatched or missing:
             LOGGER.warning(
                 "stream %r, Bulk job %s: %d result row(s) matched no uploaded row, %d uploaded "

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import re
 import sqlite3
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -31,12 +32,15 @@ from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.soql import key_of
 
 NULL_CELL = "#N/A"
+# Rows written to the index, and result keys looked up, per SQLite statement.
+INDEX_BLOCK_ROWS = 500
 # Salesforce's limit on one record's characters in a Bulk upload (7.9).
 MAX_RECORD_CHARS = 400_000
 # Result cells may be as long as a field allows (131,072 characters); the csv default is that.
 csv.field_size_limit(max(csv.field_size_limit(), 4 * 1024 * 1024))
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+_NEEDS_QUOTES_BUT_COMMA = re.compile(r'["\r\n]')
 # Several errors in one sf__Error cell: "A:msg:F -- B:msg:--" (joining rule UNVERIFIED, 7.7).
 _NEXT_ERROR = re.compile(r" --\s+(?=[A-Z][A-Z0-9_]*:)")
 _NUMERIC_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
@@ -178,6 +182,11 @@ class RowFormat:
 
     def line(self, cells: list[str]) -> str:
         """The CSV text of one row, with the LF line ending the job declares."""
+        text = ",".join(cells)
+        # One scan of the joined row instead of a regex per cell: only the separators are
+        # commas, and no quote, CR or LF, so no cell needs quoting.
+        if text.count(",") == len(cells) - 1 and not _NEEDS_QUOTES_BUT_COMMA.search(text):
+            return text + "\n"
         return ",".join(quote_cell(c) for c in cells) + "\n"
 
     def result_positions(self, result_header: list[str], skip: int) -> list[int]:
@@ -215,42 +224,70 @@ class JobFile:
         self._csv.write(head)
         self.bytes = len(head)
         self.rows = 0
+        self._unindexed: list[tuple[int, str, bytes, bytes]] = []
         self._db = sqlite3.connect(self.db_path, check_same_thread=False)
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,"
-            " record TEXT NOT NULL, line TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0);"
+            " record BLOB NOT NULL, line BLOB NOT NULL, done INTEGER NOT NULL DEFAULT 0);"
         )
 
-    def add(self, key: str, record_json: str, line: str) -> None:
-        """Append one row to the CSV and the index."""
-        data = line.encode()
-        self._csv.write(data)
-        self.bytes += len(data)
+    def add(self, key: str, record_json: bytes, line: bytes) -> None:
+        """Append one row (its CSV line, encoded) to the file and, in blocks, to the index."""
+        self._csv.write(line)
+        self.bytes += len(line)
         self.rows += 1
-        self._db.execute(
-            "INSERT INTO rows (row, key, record, line) VALUES (?, ?, ?, ?)",
-            (self.rows, key, record_json, line),
+        self._unindexed.append((self.rows, key, record_json, line))
+        if len(self._unindexed) >= INDEX_BLOCK_ROWS:
+            self._index_rows()
+
+    def _index_rows(self) -> None:
+        # One executemany per block: a statement per row cost more than writing the row.
+        self._db.executemany(
+            "INSERT INTO rows (row, key, record, line) VALUES (?, ?, ?, ?)", self._unindexed
         )
+        self._unindexed.clear()
 
     def finish(self) -> None:
         """Close the CSV and index the keys; the file is ready to upload."""
         if not self._csv.closed:
             self._csv.close()
+            self._index_rows()
             self._db.execute("CREATE INDEX rows_key ON rows (key, done)")
             self._db.commit()
 
-    def mark(self, key: str) -> bool:
-        """Mark the first unmatched row with ``key`` as matched (a success needs no more)."""
-        found = self._db.execute(
-            "SELECT row FROM rows WHERE key = ? AND done = 0 LIMIT 1", (key,)
-        ).fetchone()
-        if found is None:
-            return False
-        self._db.execute("UPDATE rows SET done = 1 WHERE row = ?", (found[0],))
-        return True
+    def mark_many(self, keys: list[str]) -> list[bool]:
+        """For each key in turn, mark the first unmatched row with it; say whether one was found.
 
-    def claim(self, key: str) -> tuple[str, str] | None:
+        A success needs no more than the mark. One query per block of keys; per key, rows are
+        taken in row order (insert rows with identical text share a key).
+        """
+        matched: list[bool] = []
+        for start in range(0, len(keys), INDEX_BLOCK_ROWS):
+            block = keys[start : start + INDEX_BLOCK_ROWS]
+            counts = Counter(block)
+            marks = ",".join("?" * len(counts))
+            # Each key's first unmatched rows, as many as the block names it.
+            query = (
+                "SELECT row, key FROM (SELECT row, key, row_number() OVER "  # noqa: S608
+                f"(PARTITION BY key ORDER BY row) AS n FROM rows WHERE done = 0 AND key IN "
+                f"({marks})) WHERE n <= ? ORDER BY row"
+            )
+            found: dict[str, deque[int]] = {}
+            for row, key in self._db.execute(query, [*counts, max(counts.values())]):
+                found.setdefault(key, deque()).append(row)
+            done: list[tuple[int]] = []
+            for key in block:
+                rows = found.get(key)
+                if rows:
+                    done.append((rows.popleft(),))
+                    matched.append(True)
+                else:
+                    matched.append(False)
+            self._db.executemany("UPDATE rows SET done = 1 WHERE row = ?", done)
+        return matched
+
+    def claim(self, key: str) -> tuple[bytes, bytes] | None:
         """Mark the first unmatched row with ``key`` as matched; return (record, line)."""
         found = self._db.execute(
             "SELECT row, record, line FROM rows WHERE key = ? AND done = 0 LIMIT 1", (key,)
@@ -258,18 +295,19 @@ class JobFile:
         if found is None:
             return None
         self._db.execute("UPDATE rows SET done = 1 WHERE row = ?", (found[0],))
-        return str(found[1]), str(found[2])
+        return bytes(found[1]), bytes(found[2])
 
-    def unclaimed(self) -> Iterator[tuple[str, str, str]]:
+    def unclaimed(self) -> Iterator[tuple[str, bytes, bytes]]:
         """(key, record, line) of rows no result mentioned."""
         cursor = self._db.execute("SELECT key, record, line FROM rows WHERE done = 0 ORDER BY row")
         for key, record, line in cursor:
-            yield str(key), str(record), str(line)
+            yield str(key), bytes(record), bytes(line)
 
     def remove(self) -> None:
         """Close and delete both files."""
         if not self._csv.closed:
             self._csv.close()
+        self._unindexed.clear()
         self._db.close()
         self.csv_path.unlink(missing_ok=True)
         self.db_path.unlink(missing_ok=True)

@@ -92,8 +92,9 @@ def create_job(
     if external_id is not None:
         spec["externalIdFieldName"] = external_id
     body = json.dumps(spec).encode()
-    # Not idempotent: a lost answer may have created a job, which nothing then uploads to.
-    response = client.request("POST", "/jobs/ingest", body=body, idempotent=False)
+    # Safe to send again: a lost answer may have created a job, but an empty Open job that
+    # nothing uploads to or closes never writes a record (Salesforce removes it after 7 days).
+    response = client.request("POST", "/jobs/ingest", body=body)
     return cast("dict[str, Any]", response.json())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -68,22 +69,87 @@ def record_errors(result: dict[str, Any]) -> list[ErrorDetail]:
 class RestSink(SalesforceSink):
     """Loads a stream through sObject Collections."""
 
+    def __init__(
+        self,
+        target: Any,
+        stream_name: str,
+        schema: dict[str, Any],
+        key_properties: list[str] | None,
+    ) -> None:
+        """Set up the sink; no batch has calls running yet."""
+        super().__init__(target, stream_name, schema, key_properties)
+        # The keys and the calls of the batches whose last calls may still be running.
+        self._running: deque[tuple[set[Any], list[Future[None]]]] = deque()
+
     def write_batch(self, items: list[Item]) -> None:
-        """Send ``items`` with the stream's operation."""
+        """Send ``items`` with the stream's operation; its last calls may still run on return.
+
+        While they run, singer-sdk reads the next batch, whose calls then queue behind them
+        on the shared pool: round trips overlap across batches instead of stopping at each
+        batch's end. STATE is only written after :meth:`wait_for_jobs`.
+        """
+        keys = self._batch_keys(items)
+        self._wait_running(keys)
         op = self.settings.operation
         key = self.mapper.key_column
+        futures: list[Future[None]] = []
         if self.mapper.match_columns:
             for round_items in split_rounds(items, self._match_key):
-                self._write_matched(round_items)
+                # A later round's lookup must see this round's writes.
+                self._wait(futures)
+                futures = self._write_matched(round_items)
         elif op == "upsert" and key is not None:
-            self._run(items, self._upsert_call, key.name, "upsert")
+            if key.name != "Id":
+                # Salesforce would answer MISSING_ARGUMENT without naming stream or record.
+                items = self._keyed(items, key.name)
+            futures = self._run(items, self._upsert_call, key.name, "upsert")
         elif op in {"upsert", "insert"}:
             # Upsert by Id with no Id property: every record is new.
-            self._run(items, self._create_call, None, "created")
+            futures = self._run(items, self._create_call, None, "created")
         elif op == "update":
-            self._run(self._with_ids(items), self._update_call, "Id", "updated")
+            futures = self._run(self._with_ids(items), self._update_call, "Id", "updated")
         else:
-            self._run(self._with_ids(items), self._delete_call, "Id", "deleted")
+            futures = self._run(self._with_ids(items), self._delete_call, "Id", "deleted")
+        self._running.append((keys, futures))
+
+    def wait_for_jobs(self) -> None:
+        """Wait for every call still running; raise its error or apply ``on_record_error``."""
+        while self._running:
+            _, futures = self._running.popleft()
+            self._wait(futures)
+        self.raise_for_failures()
+
+    def _wait_running(self, keys: set[Any]) -> None:
+        """Let at most one earlier batch run on, and none that shares a key with this one.
+
+        Two writes to one key must land in input order, so a batch that repeats a key of
+        the running batch waits for it (a matcher's lookup must also see its creates).
+        """
+        while len(self._running) > 1 or (
+            self._running and not keys.isdisjoint(self._running[0][0])
+        ):
+            _, futures = self._running.popleft()
+            self._wait(futures)
+
+    def _batch_keys(self, items: list[Item]) -> set[Any]:
+        """The keys (match values, external ids or Ids) that ``items`` write to."""
+        if self.mapper.match_columns:
+            return {k for k in map(self._match_key, items) if k is not None}
+        key = self.key_name()
+        if key is None:
+            return set()
+        return {
+            key_of(value, is_id=key == "Id")
+            for _, fields in items
+            if (value := fields.get(key)) is not None
+        }
+
+    def _keyed(self, items: list[Item], key: str) -> list[Item]:
+        """The items that have a value for ``key``; the others are rejected (MISSING_KEY)."""
+        for record, fields in items:
+            if fields.get(key) is None:
+                self.reject(record, self.no_key(key), source="target")
+        return [item for item in items if item[1].get(key) is not None]
 
     def _match_key(self, item: Item) -> tuple[str, ...] | None:
         values = [item[1].get(c.name) for c in self.mapper.match_columns]
@@ -102,7 +168,7 @@ class RestSink(SalesforceSink):
         found = find_matches(self.runtime.client, self.obj.name, names, rows) if rows else {}
         return [(item, found.get(key, []) if key is not None else []) for item, key in keyed]
 
-    def _write_matched(self, items: list[Item]) -> None:
+    def _write_matched(self, items: list[Item]) -> list[Future[None]]:
         """One lookup per chunk of values, then one update call and one create call per 200."""
         op = self.settings.operation
         names = [c.name for c in self.mapper.match_columns]
@@ -139,10 +205,7 @@ class RestSink(SalesforceSink):
         call, kind = (
             (self._delete_call, "deleted") if op == "delete" else (self._update_call, "updated")
         )
-        futures = self._submit(matched, call, kind) + self._submit(
-            new, self._create_call, "created"
-        )
-        self._wait(futures)
+        return self._submit(matched, call, kind) + self._submit(new, self._create_call, "created")
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
@@ -223,15 +286,22 @@ class RestSink(SalesforceSink):
 
     # -- execution -------------------------------------------------------------------------
 
-    def _run(self, items: list[Item], request: Request, key: str | None, kind: str) -> None:
+    def _run(
+        self, items: list[Item], request: Request, key: str | None, kind: str
+    ) -> list[Future[None]]:
+        """Send each round after the one before; return the last round's calls, running."""
+
         def key_value(item: Item) -> Any:
             if key is None:
                 return None
             value = item[1].get(key)
             return None if value is None else key_of(value, is_id=key == "Id")
 
+        futures: list[Future[None]] = []
         for round_items in split_rounds(items, key_value):
-            self._wait(self._submit(round_items, request, kind))
+            self._wait(futures)
+            futures = self._submit(round_items, request, kind)
+        return futures
 
     def _submit(self, items: list[Item], request: Request, kind: str) -> list[Future[None]]:
         size = self.settings.effective_batch_size
