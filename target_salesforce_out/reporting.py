@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
 
 from target_salesforce_out.errors import ErrorDetail
 
@@ -23,16 +24,9 @@ LOGGER = logging.getLogger("target_salesforce_out")
 PROGRESS_INTERVAL_SECONDS = 10.0
 
 
-def jsonable(value: Any) -> Any:
-    """``json.dumps`` default for values Singer records carry (Decimal, dates)."""
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value() and abs(value) < 2**53:
-            return int(value)
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
+# Records keep exact numbers (Decimal as a JSON number with every digit) and ISO dates; the
+# Bulk sink stores records with the same settings, so both APIs dead-letter alike.
+RECORD_ENCODER = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
 
 
 @dataclass
@@ -74,7 +68,7 @@ class DeadLetterWriter:
         """Write one rejected record."""
         if self.path is None:
             return
-        line = json.dumps(entry, default=jsonable, ensure_ascii=False)
+        line = RECORD_ENCODER.encode(entry).decode()
         with self._lock:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,14 +36,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import msgspec
-
 from target_salesforce_out.errors import (
     ConfigError,
     ErrorDetail,
     RecordsFailedError,
     SalesforceOutError,
 )
+from target_salesforce_out.reporting import RECORD_ENCODER
 from target_salesforce_out.sinks import bulk_job
 from target_salesforce_out.sinks.base import Item, SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import (
@@ -65,10 +64,9 @@ _WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
 
 # Reported for a job whose abort the org refused on a hard stop (it had already ended).
 ABORT_REFUSED = "AbortRefused"
-# Records as stored in a job's index. Decimals are written as JSON numbers and read back as
-# Decimal, so a dead-lettered record is written as it would have been from memory (datetimes
-# in UTC end in "Z" rather than "+00:00").
-_RECORD_ENCODER = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
+# Records as stored in a job's index: the dead-letter file's encoding, with Decimals read back
+# as Decimal, so a record rejected from a job is written exactly as one rejected over REST.
+_RECORD_ENCODER = RECORD_ENCODER
 
 
 def _stored_record(record_json: bytes) -> dict[str, Any]:

@@ -581,3 +581,48 @@ def test_second_signal_aborts_the_open_job_and_writes_no_state(
         ]
         assert patches == [200, 200]
     assert "stopping now" in stderr.decode()
+
+
+def test_rest_and_bulk_dead_letter_a_record_identically(salesforce_emulator, tmp_path):
+    """A record Salesforce rejects is written to the dead-letter file the same way by both APIs:
+    exact numbers, the same datetime text, whichever path it took."""
+    props = {
+        "number": {"type": "string"},
+        "amount": {"type": "number"},
+        "paid_at": {"type": "string", "format": "date-time"},
+        "account_ref": {"type": "string"},
+    }
+    rec = {
+        "number": "INV-X",
+        "amount": 12345678901234.56,
+        "paid_at": "2026-01-02T03:04:05+02:00",
+        "account_ref": "A-missing",
+    }
+    dead = {}
+    for api in ("rest", "bulk"):
+        stream = {
+            "sobject": "Invoice__c",
+            "api": api,
+            "external_id_field": "Invoice_Number__c",
+            "field_mapping": {
+                "number": "Invoice_Number__c",
+                "account_ref": "Account__r.External_Id__c",
+            },
+        }
+        config = base_config(
+            salesforce_emulator.base_url,
+            tmp_path,
+            on_record_error="continue",
+            streams={"invoices": stream},
+        )
+        run = run_target(
+            config, [schema("invoices", props, ["number"]), record("invoices", rec)], tmp_path
+        )
+        assert run.returncode == 0, run.stderr
+        [entry] = run.dead_letters
+        assert entry["errorCode"] == "INVALID_FIELD"
+        dead[api] = entry["record"]
+    assert dead["rest"] == dead["bulk"]
+    assert dead["rest"]["amount"] == 12345678901234.56
+    raw = (tmp_path / "dead.jsonl").read_text()
+    assert '"amount":12345678901234.56' in raw
