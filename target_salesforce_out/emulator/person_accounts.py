@@ -96,16 +96,7 @@ def enable_person_accounts(schema: Schema) -> None:
             if (f := contact.field("Salutation")) is not None
             else [],
         ),
-        FieldDef(
-            name="IsPersonAccount",
-            type="boolean",
-            label="Is Person Account",
-            nillable=False,
-            createable=False,
-            updateable=False,
-            defaulted_on_create=True,
-            default_value=False,
-        ),
+        _is_person_account(),
         FieldDef(
             name="PersonContactId",
             type="reference",
@@ -124,15 +115,20 @@ def enable_person_accounts(schema: Schema) -> None:
     if contact.field("IsPersonAccount") is None:
         contact.fields.insert(
             len(contact.fields) - 6,
-            FieldDef(
-                name="IsPersonAccount",
-                type="boolean",
-                label="Is Person Account",
-                nillable=False,
-                createable=False,
-                updateable=False,
-                defaulted_on_create=True,
-                default_value=False,
-            ),
+            _is_person_account(),
         )
         contact.reindex()
+
+
+def _is_person_account() -> FieldDef:
+    """``IsPersonAccount``, which both Account and Contact describe in a Person Account org."""
+    return FieldDef(
+        name="IsPersonAccount",
+        type="boolean",
+        label="Is Person Account",
+        nillable=False,
+        createable=False,
+        updateable=False,
+        defaulted_on_create=True,
+        default_value=False,
+    )
