@@ -160,3 +160,36 @@ def contacts(n: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
         )
         for i in range(start, start + n)
     ]
+
+
+# Invoice__c (a custom object of the emulator's built-in metadata) with a property per field type.
+INVOICE_FIELDS = {
+    "number": "Invoice_Number__c",
+    "legacy": "Legacy_Number__c",
+    "notes": "Notes__c",
+    "status": "Status__c",
+    "tags": "Tags__c",
+    "amount": "Amount__c",
+    "quantity": "Quantity__c",
+    "lines": "Line_Count__c",
+    "tax": "Tax_Rate__c",
+    "invoice_date": "Invoice_Date__c",
+    "paid_at": "Paid_At__c",
+    "is_paid": "Is_Paid__c",
+    "email": "Customer_Email__c",
+}
+INVOICE_PROPS = {
+    "number": {"type": "string"},
+    "legacy": {"type": ["string", "null"]},
+    "notes": {"type": ["string", "null"]},
+    "status": {"type": ["string", "null"]},
+    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+    "amount": {"type": ["number", "null"]},
+    "quantity": {"type": ["number", "null"]},
+    "lines": {"type": ["integer", "null"]},
+    "tax": {"type": ["number", "null"]},
+    "invoice_date": {"type": ["string", "null"], "format": "date"},
+    "paid_at": {"type": ["string", "null"], "format": "date-time"},
+    "is_paid": {"type": ["boolean", "null"]},
+    "email": {"type": ["string", "null"]},
+}

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from emu_client import Client
 
 from target_salesforce_out.emulator import bulk, ids
 from target_salesforce_out.emulator.errors import RecordError
@@ -24,26 +25,12 @@ A2_HEADER = "External_Id__c,LastName,Email,Birthdate"
 A2_DATA = f"{A2_HEADER}\nC-1,Doe,jdoe@example.com,1980-01-31\nC-2,,#N/A,#N/A\n"
 
 
-class Sf:
-    """A logged-in ``requests`` session against one emulator."""
+class Sf(Client):
+    """A logged-in session against one emulator, with Bulk job helpers."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url.rstrip("/")
-        token = requests.post(
-            f"{self.base}/services/oauth2/token",
-            data={
-                "grant_type": "password",
-                "client_id": "emulator-client",
-                "client_secret": "emulator-secret",
-                "username": "admin@emulator.test",
-                "password": "emulator-password" + "emulator-token",
-            },
-            timeout=10,
-        )
-        token.raise_for_status()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        self.jobs = f"{self.base}/services/data/v{V}/jobs/ingest"
+    def __init__(self, emulator: Any) -> None:
+        super().__init__(emulator, V)
+        self.jobs = f"{self.data}/jobs/ingest"
 
     def call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         full = url if url.startswith("http") else f"{self.jobs}{url}"
@@ -62,7 +49,7 @@ class Sf:
         headers = {"Content-Type": "text/csv", **kwargs.pop("headers", {})}
         return self.call("PUT", f"/{job_id}/batches", data=body, headers=headers, **kwargs)
 
-    def close(self, job_id: str, state: str = "UploadComplete") -> requests.Response:
+    def close_job(self, job_id: str, state: str = "UploadComplete") -> requests.Response:
         return self.call("PATCH", f"/{job_id}", json={"state": state})
 
     def wait(self, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
@@ -77,7 +64,7 @@ class Sf:
     def run(self, data: str | bytes, **spec: Any) -> tuple[str, dict[str, Any]]:
         job_id = self.job(**spec)
         assert self.upload(job_id, data).status_code == 201
-        assert self.close(job_id).status_code == 200
+        assert self.close_job(job_id).status_code == 200
         return job_id, self.wait(job_id)
 
     def results(self, job_id: str, kind: str) -> requests.Response:
@@ -88,9 +75,7 @@ class Sf:
         return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
 
     def query(self, soql: str) -> dict[str, Any]:
-        response = self.session.get(
-            f"{self.base}/services/data/v{V}/query", params={"q": soql}, timeout=10
-        )
+        response = self.get("/query", params={"q": soql})
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
@@ -98,13 +83,13 @@ class Sf:
 
 @pytest.fixture
 def sf(salesforce_emulator: Any) -> Sf:
-    return Sf(salesforce_emulator.base_url)
+    return Sf(salesforce_emulator)
 
 
 @pytest.fixture
 def make_sf(salesforce_emulator_factory: Callable[..., Any]) -> Callable[..., Sf]:
     def make(**options: Any) -> Sf:
-        return Sf(salesforce_emulator_factory(**options).base_url)
+        return Sf(salesforce_emulator_factory(**options))
 
     return make
 
@@ -180,7 +165,7 @@ def test_transcript_a2_bulk_upsert(sf: Sf) -> None:
     assert put.content == b""
     assert put.headers["Content-Type"].startswith("text/plain")
 
-    closed = sf.close(job_id)
+    closed = sf.close_job(job_id)
     assert closed.status_code == 200
     assert closed.json()["state"] == "UploadComplete"
     assert list(closed.json()) == [
@@ -312,7 +297,7 @@ def test_one_upload_per_job(sf: Sf) -> None:
             "'PUT' once on a given Job.",
         }
     ]
-    sf.close(job_id)
+    sf.close_job(job_id)
     late = sf.upload(job_id, "Name\nC\n")
     assert late.status_code >= 400
     assert late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
@@ -321,7 +306,7 @@ def test_one_upload_per_job(sf: Sf) -> None:
 def test_upload_size_cap(salesforce_emulator: Any) -> None:
     assert salesforce_emulator.app.bulk.max_upload_bytes == 100 * 1024 * 1024
     salesforce_emulator.app.bulk.max_upload_bytes = 64
-    sf = Sf(salesforce_emulator.base_url)
+    sf = Sf(salesforce_emulator)
     job_id = sf.job(object="Account", operation="insert")
     response = sf.upload(job_id, "Name\n" + "x" * 64 + "\n")
     assert response.status_code == 400
@@ -333,28 +318,28 @@ def test_gzip_upload(sf: Sf) -> None:
     job_id = sf.job(object="Account", operation="insert")
     body = gzip.compress(b"Name\nZipped\n")
     assert sf.upload(job_id, body, headers={"Content-Encoding": "gzip"}).status_code == 201
-    sf.close(job_id)
+    sf.close_job(job_id)
     assert sf.wait(job_id)["numberRecordsProcessed"] == 1
 
 
 def test_abort_and_state_errors(sf: Sf) -> None:
     job_id = sf.job(object="Account", operation="insert")
     sf.upload(job_id, "Name\nA\nB\n")
-    aborted = sf.close(job_id, "Aborted")
+    aborted = sf.close_job(job_id, "Aborted")
     assert aborted.status_code == 200
     assert aborted.json()["state"] == "Aborted"
     assert sf.call("GET", f"/{job_id}").json()["state"] == "Aborted"
-    assert sf.close(job_id).status_code >= 400
-    assert sf.close(job_id, "Aborted").status_code >= 400
+    assert sf.close_job(job_id).status_code >= 400
+    assert sf.close_job(job_id, "Aborted").status_code >= 400
     assert sf.results(job_id, "unprocessedrecords").text == 'Name\n"A"\n"B"\n'
     assert sf.results(job_id, "successfulResults").status_code >= 400
-    bad = sf.close(job_id, "Closed")
+    bad = sf.close_job(job_id, "Closed")
     assert bad.status_code == 400
     assert bad.json()[0]["errorCode"] == "API_ERROR"
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
 
     done_id, _ = sf.run("Name\nC\n", object="Account", operation="insert")
-    assert sf.close(done_id, "Aborted").status_code >= 400
+    assert sf.close_job(done_id, "Aborted").status_code >= 400
 
 
 def test_delete_only_in_allowed_states(sf: Sf) -> None:
@@ -362,7 +347,7 @@ def test_delete_only_in_allowed_states(sf: Sf) -> None:
     refused = sf.call("DELETE", f"/{job_id}")
     assert refused.status_code >= 400
     assert refused.json()[0]["errorCode"] == "INVALIDJOBSTATE"
-    sf.close(job_id, "Aborted")
+    sf.close_job(job_id, "Aborted")
     assert sf.call("DELETE", f"/{job_id}").status_code == 204
     assert sf.call("GET", f"/{job_id}").status_code == 404
     assert sf.results(job_id, "successfulResults").status_code == 404
@@ -406,7 +391,7 @@ def test_polling_sees_progress_with_record_ms(make_sf: Callable[..., Sf]) -> Non
     data = "Name\n" + "".join(f"A{i}\n" for i in range(400))
     job_id = sf.job(object="Account", operation="insert")
     sf.upload(job_id, data)
-    sf.close(job_id)
+    sf.close_job(job_id)
     states = []
     partial = False
     while True:

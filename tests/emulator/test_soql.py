@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from emu_client import Client
 
 from target_salesforce_out.emulator import ids, soql
 from target_salesforce_out.emulator.schema import load_schema
@@ -463,28 +464,12 @@ def test_where_scan_and_big_in_list_are_fast() -> None:
 # ---------------------------------------------------------------------- over HTTP
 
 
-class Api:
-    """A logged-in ``requests`` session for the REST query resource."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url.rstrip("/")
-        token = requests.post(
-            f"{self.base}/services/oauth2/token",
-            data={
-                "grant_type": "password",
-                "client_id": "emulator-client",
-                "client_secret": "emulator-secret",
-                "username": "admin@emulator.test",
-                "password": "emulator-password" + "emulator-token",
-            },
-            timeout=10,
-        )
-        token.raise_for_status()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+class Api(Client):
+    """A logged-in session for the REST query resource."""
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.get(f"{self.base}{path}", timeout=10, **kwargs)
+        """GET ``path`` relative to the emulator's base URL."""
+        return self.request("GET", f"{self.base}{path}", **kwargs)
 
     def query(self, text: str, resource: str = "query", **kwargs: Any) -> requests.Response:
         return self.get(f"/services/data/v62.0/{resource}", params={"q": text}, **kwargs)
@@ -507,7 +492,7 @@ def api(salesforce_emulator: Any) -> Api:
         for i in range(450)
     ]
     assert all(r.success for r in org.save("insert", "Contact", contacts))
-    return Api(salesforce_emulator.base_url)
+    return Api(salesforce_emulator)
 
 
 def test_http_query_response_shape(api: Api) -> None:

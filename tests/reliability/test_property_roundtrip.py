@@ -21,42 +21,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import base_config, record, run_target, schema
+from helpers import INVOICE_FIELDS, INVOICE_PROPS, base_config, record, run_target, schema
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 ABSENT = object()
 
-INVOICE_FIELDS = {
-    "number": "Invoice_Number__c",
-    "legacy": "Legacy_Number__c",
-    "notes": "Notes__c",
-    "status": "Status__c",
-    "tags": "Tags__c",
-    "amount": "Amount__c",
-    "quantity": "Quantity__c",
-    "lines": "Line_Count__c",
-    "tax": "Tax_Rate__c",
-    "invoice_date": "Invoice_Date__c",
-    "paid_at": "Paid_At__c",
-    "is_paid": "Is_Paid__c",
-    "email": "Customer_Email__c",
-}
-INVOICE_PROPS = {
-    "number": {"type": "string"},
-    "legacy": {"type": ["string", "null"]},
-    "notes": {"type": ["string", "null"]},
-    "status": {"type": ["string", "null"]},
-    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-    "amount": {"type": ["number", "null"]},
-    "quantity": {"type": ["integer", "null"]},
-    "lines": {"type": ["integer", "null"]},
-    "tax": {"type": ["number", "null"]},
-    "invoice_date": {"type": ["string", "null"], "format": "date"},
-    "paid_at": {"type": ["string", "null"], "format": "date-time"},
-    "is_paid": {"type": ["boolean", "null"]},
-    "email": {"type": ["string", "null"]},
-}
 PEOPLE_FIELDS = {
     "ref": "External_Id__c",
     "last_name": "LastName",

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from helpers import (
     CONTACT_PROPS,
+    INVOICE_FIELDS,
+    INVOICE_PROPS,
     TARGET,
     base_config,
     contacts,
@@ -27,39 +29,11 @@ CONTACT_BULK = {
     "field_mapping": {"contact_ref": "External_Id__c"},
 }
 
-INVOICE_PROPS = {
-    "number": {"type": "string"},
-    "notes": {"type": ["string", "null"]},
-    "status": {"type": ["string", "null"]},
-    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-    "amount": {"type": ["number", "null"]},
-    "quantity": {"type": ["number", "null"]},
-    "lines": {"type": ["integer", "null"]},
-    "tax": {"type": ["number", "null"]},
-    "invoice_date": {"type": ["string", "null"], "format": "date"},
-    "paid_at": {"type": ["string", "null"], "format": "date-time"},
-    "is_paid": {"type": ["boolean", "null"]},
-    "email": {"type": ["string", "null"]},
-}
-
 INVOICE_BULK = {
     "sobject": "Invoice__c",
     "api": "bulk",
     "external_id_field": "Invoice_Number__c",
-    "field_mapping": {
-        "number": "Invoice_Number__c",
-        "notes": "Notes__c",
-        "status": "Status__c",
-        "tags": "Tags__c",
-        "amount": "Amount__c",
-        "quantity": "Quantity__c",
-        "lines": "Line_Count__c",
-        "tax": "Tax_Rate__c",
-        "invoice_date": "Invoice_Date__c",
-        "paid_at": "Paid_At__c",
-        "is_paid": "Is_Paid__c",
-        "email": "Customer_Email__c",
-    },
+    "field_mapping": INVOICE_FIELDS,
 }
 
 
