@@ -3,12 +3,21 @@
 The token response's ``instance_url`` is the only base URL used for data calls. Tokens have no
 ``expires_in``: the client learns of expiry from a 401 and calls :meth:`Authenticator.refresh`,
 which several sink threads may do at once, so only the first one goes to the token endpoint.
+
+A failed login is one line that says what to fix: the OAuth ``error``/``error_description``
+pair (OAuth 2.0 Web Server Flow guide, "OAuth 2.0 Token Endpoint Errors") with a hint for the
+usual cause, or, when the login host cannot be reached, why in plain words (refused, TLS, DNS,
+timeout), never the HTTP library's text. Retries of an unreachable host are silent.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +28,7 @@ import jwt
 import requests
 
 from target_salesforce_out.errors import AuthenticationError, ConfigError
-from target_salesforce_out.settings import check_url_scheme, infer_auth_flow
+from target_salesforce_out.settings import check_url_scheme, infer_auth_flow, is_loopback_host
 
 LOGIN_HOST = "https://login.salesforce.com"
 SANDBOX_HOST = "https://test.salesforce.com"
@@ -30,12 +39,14 @@ JWT_LIFETIME_SECONDS = 180
 LOGIN_TRIES = 4
 
 _REFRESH_HINT = (
-    "The refresh token was revoked or expired. Salesforce keeps at most 5 approvals (refresh "
-    "tokens) per user per connected app and silently revokes the oldest when a 6th is granted, "
-    "so another login with the same user and app (a second deployment, a CI job, a developer's "
-    "laptop) may have evicted this one; connected-app refresh token policies can also expire it. "
-    "Authorize again to get a new refresh token, or switch to auth_flow jwt_bearer or "
-    "client_credentials, which issue no refresh tokens and are not subject to that limit."
+    "Salesforce answers so for a refresh_token that is not whole, too: check it was copied "
+    "completely. Otherwise it was revoked or expired: Salesforce keeps at most 5 approvals "
+    "(refresh tokens) per user per connected app and silently revokes the oldest when a 6th is "
+    "granted, so another login with the same user and app (a second deployment, a CI job, a "
+    "developer's laptop) may have evicted this one; connected-app refresh token policies can "
+    "also expire it. Authorize again to get a new refresh token, or switch to auth_flow "
+    "jwt_bearer or client_credentials, which issue no refresh tokens and are not subject to "
+    "that limit."
 )
 
 
@@ -62,6 +73,35 @@ def jwt_audience(login_url: str) -> str:
     if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
         return SANDBOX_HOST
     return LOGIN_HOST
+
+
+def login_hint(config: dict[str, Any], flow: str, error: str, description: str) -> str:
+    """What usually causes an OAuth error of the token endpoint, and what to do about it."""
+    text = description.lower()
+    # Only this description points at the approval limit; "authentication failure" or
+    # "inactive user" would send the reader down the wrong path.
+    revoked = "expired" in text or "revoked" in text
+    if flow == "refresh_token" and error == "invalid_grant" and revoked:
+        return _REFRESH_HINT
+    if flow == "password" and error == "invalid_grant" and "authentication" in text:
+        if config.get("security_token"):
+            return (
+                "Check username, password and security_token: resetting the password also "
+                "issues a new security token"
+            )
+        return (
+            "Check username and password. Unless the org trusts this IP range, the password "
+            "must be followed by the user's security token: set security_token (Salesforce "
+            "emails a new one from Settings -> Reset My Security Token)"
+        )
+    if error == "invalid_client_id":
+        return (
+            "client_id is not the consumer key of a connected app this login host knows (an "
+            "app of a sandbox needs domain test or the sandbox's My Domain)"
+        )
+    if error == "invalid_client":
+        return "client_secret is not the consumer secret of the client_id's app"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -125,17 +165,19 @@ class Authenticator:
         if response.status_code != 200 or "access_token" not in payload:
             error = str(payload.get("error") or f"HTTP {response.status_code}")
             description = str(payload.get("error_description") or "no error description")
-            hint = ""
-            if self.flow == "refresh_token" and error == "invalid_grant":
-                hint = _REFRESH_HINT
-            raise AuthenticationError(error, description, hint)
+            raise AuthenticationError(
+                error, description, login_hint(self._config, self.flow, error, description)
+            )
         if payload.get("refresh_token"):
             # Refresh token rotation: the old one is now invalid.
             self._refresh_token = str(payload["refresh_token"])
         return self._checked(str(payload["access_token"]), payload.get("instance_url"))
 
     def _post_token(self, body: dict[str, str], auth: tuple[str, str] | None) -> requests.Response:
-        """POST to the token endpoint, retrying only what cannot be a credentials problem."""
+        """POST to the token endpoint, retrying (silently) what cannot be a credentials problem.
+
+        A TLS failure is not retried: the same handshake fails the same way.
+        """
 
         @backoff.on_exception(
             backoff.expo,
@@ -143,6 +185,8 @@ class Authenticator:
             max_tries=LOGIN_TRIES,
             jitter=backoff.full_jitter,
             factor=0.5,
+            giveup=lambda exc: exc.kind == "tls",
+            logger=None,
         )
         def post() -> requests.Response:
             try:
@@ -154,18 +198,69 @@ class Authenticator:
                     timeout=self._timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _LoginUnavailableError(type(exc).__name__) from None
+                raise _LoginUnavailableError(connection_failure_kind(exc), exc) from None
             if response.status_code >= 500:
-                raise _LoginUnavailableError(f"HTTP {response.status_code}")
+                raise _LoginUnavailableError("server", None, response.status_code)
             return response
 
         try:
             return post()
         except _LoginUnavailableError as exc:
-            raise AuthenticationError(
-                "login_unavailable",
-                f"could not reach {self.login_url}{TOKEN_PATH} after {LOGIN_TRIES} tries ({exc})",
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: _LoginUnavailableError) -> AuthenticationError:
+        """One line: which host, what went wrong in plain words, and what to check."""
+        url = self.login_url
+        parts = urlsplit(url)
+        where = parts.netloc
+        domain = str(self._config.get("domain") or "")
+        tries = "" if exc.kind == "tls" else f" (tried {LOGIN_TRIES} times)"
+        loopback = is_loopback_host(parts.hostname)
+        if exc.kind == "refused":
+            hint = (
+                "Is the emulator running? Start it with `salesforce-emulator --port "
+                f"{parts.port}`, or correct the port in domain"
+                if loopback
+                else "Check domain, and that this machine may reach it (firewall, proxy)"
+            )
+            return AuthenticationError(
+                "connection refused", f"nothing is listening at {url}{tries}", hint
+            )
+        if exc.kind == "tls":
+            if loopback and exc.plain_http_answer():
+                implied = "" if "://" in domain else f"domain {domain!r} has no scheme, so "
+                return AuthenticationError(
+                    "TLS handshake failed",
+                    f"{url} does not speak https",
+                    f"{implied}https:// was used; the emulator speaks plain http (unless "
+                    f"started with --tls): set domain to http://{where}",
+                )
+            return AuthenticationError(
+                "TLS handshake failed",
+                f"{url}: {exc.tls_reason()}",
+                "To trust a private CA (a proxy that re-signs TLS, an emulator started with "
+                "--tls), point REQUESTS_CA_BUNDLE at its certificate; verification is never "
+                "turned off",
+            )
+        if exc.kind == "dns":
+            return AuthenticationError(
+                "host not found",
+                f"{parts.hostname} does not resolve{tries}",
+                "Check domain: login, test, or a My Domain host such as acme.my.salesforce.com",
+            )
+        if exc.kind == "timeout":
+            return AuthenticationError(
+                "no answer", f"{url} did not answer within {self._timeout:g} s{tries}"
+            )
+        if exc.kind == "server":
+            return AuthenticationError(
+                "server error",
+                f"{url}{TOKEN_PATH} answered HTTP {exc.status}{tries}",
+                "Salesforce may be down or in maintenance (status.salesforce.com); try later",
+            )
+        return AuthenticationError(
+            "connection failed", f"{url}: {CONNECTION_FAILURES[exc.kind]}{tries}"
+        )
 
     @staticmethod
     def _checked(token: str, instance_url: object) -> Session:
@@ -224,6 +319,81 @@ class Authenticator:
 
 class _LoginUnavailableError(Exception):
     """The token endpoint did not answer, or answered with a server error."""
+
+    def __init__(self, kind: str, cause: Exception | None, status: int | None = None) -> None:
+        """``kind`` as :func:`connection_failure_kind` says, or ``server`` for a 5xx answer."""
+        super().__init__(kind)
+        self.kind = kind
+        self.cause = cause
+        self.status = status
+
+    def plain_http_answer(self) -> bool:
+        """True when the server answered the TLS greeting in plain HTTP (no TLS at all)."""
+        reasons = {
+            item.reason
+            for item in _causes(self.cause)
+            if isinstance(item, ssl.SSLError) and not isinstance(item, ssl.SSLCertVerificationError)
+        }
+        return bool(reasons & _PLAIN_HTTP_REASONS)
+
+    def tls_reason(self) -> str:
+        """Why the handshake failed, from the ssl module's own reason (no library wrapping)."""
+        for item in _causes(self.cause):
+            if isinstance(item, ssl.SSLCertVerificationError):
+                return f"its certificate could not be verified ({item.verify_message})"
+            if isinstance(item, ssl.SSLError) and item.reason:
+                return f"the handshake failed ({item.reason.lower().replace('_', ' ')})"
+        return "the handshake failed"
+
+
+# OpenSSL's reasons for a handshake answered by a plain-HTTP server ("HTTP/1.0 400 ...").
+_PLAIN_HTTP_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"}
+)
+
+# What each kind of connection failure means, in words a user can act on.
+CONNECTION_FAILURES = {
+    "refused": "connection refused (nothing is listening there)",
+    "tls": "the TLS handshake failed",
+    "dns": "the host name does not resolve",
+    "timeout": "no answer in time",
+    "closed": "the connection was closed without an answer",
+    "other": "the connection failed",
+}
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps (requests wraps urllib3, which wraps the socket error)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+
+
+def connection_failure_kind(exc: BaseException) -> str:
+    """``refused``, ``tls``, ``dns``, ``timeout``, ``closed`` or ``other``."""
+    causes = list(_causes(exc))
+    checks = (
+        ("tls", (ssl.SSLError, requests.exceptions.SSLError)),
+        ("refused", (ConnectionRefusedError,)),
+        ("dns", (socket.gaierror,)),
+        ("timeout", (TimeoutError, requests.Timeout)),
+        ("closed", (ConnectionResetError, http.client.RemoteDisconnected)),
+    )
+    for kind, types in checks:
+        if any(isinstance(item, types) for item in causes):
+            return kind
+    return "other"
+
+
+def connection_failure(exc: BaseException) -> str:
+    """A failed connection in plain words (never the HTTP library's text or class names)."""
+    return CONNECTION_FAILURES[connection_failure_kind(exc)]
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:

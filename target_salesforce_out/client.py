@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import backoff
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from target_salesforce_out.auth import Authenticator, Session
+from target_salesforce_out.auth import Authenticator, Session, connection_failure
 from target_salesforce_out.errors import (
     ApiBudgetExceededError,
     ApiLimitError,
@@ -37,6 +37,7 @@ _TRANSIENT_STATUS = frozenset({420, 500, 502, 503, 504})
 _DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
 # Logins one call may trigger, each after a 401 for the token it had just been given.
 SESSION_RENEWALS = 3
+_BODY_BLOCK = 1024 * 1024
 
 
 class Readable(Protocol):
@@ -124,6 +125,7 @@ class SalesforceClient:
         idempotent: bool = True,
         accept: str = "application/json",
         stream: bool = False,
+        into: IO[bytes] | None = None,
     ) -> requests.Response:
         """Send one API call (retrying as the module docstring says) and return a 2xx/3xx answer.
 
@@ -131,6 +133,8 @@ class SalesforceClient:
         (as ``nextRecordsUrl`` does). ``body`` may be a file-like object that rewinds itself
         when ``requests`` asks for its length, so a retry sends it whole again. With
         ``stream`` the answer's body is left unread for the caller to iterate (and close).
+        With ``into`` (idempotent calls only) the body is written there, and a body cut off
+        midway counts as a failed call: it is sent again and the body written whole again.
         """
         full_path = path if path.startswith("/services/") else self.data_path + path
         headers = {
@@ -152,6 +156,7 @@ class SalesforceClient:
                 params,
                 idempotent,
                 stream,
+                into,
             )
 
         session = self.auth.session()
@@ -202,6 +207,7 @@ class SalesforceClient:
         params: Mapping[str, str] | None,
         idempotent: bool,
         stream: bool,
+        into: IO[bytes] | None = None,
     ) -> requests.Response:
         self._reserve_call()
         try:
@@ -212,15 +218,17 @@ class SalesforceClient:
                 params=params,
                 headers={**headers, "Authorization": f"Bearer {token}"},
                 timeout=self.timeout,
-                stream=stream,
+                stream=stream or into is not None,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             if idempotent or _never_sent(exc):
-                raise ConnectionFailedError(str(exc)) from None
-            raise OutcomeUnknownError(method, path, type(exc).__name__) from None
+                raise ConnectionFailedError(f"{method} {path}: {connection_failure(exc)}") from None
+            raise OutcomeUnknownError(method, path, connection_failure(exc)) from None
         self._note_usage(response)
         status = response.status_code
         if status < 400:
+            if into is not None:
+                _read_body(response, into)
             return response
         errors = parse_errors(response)
         first = errors[0]
@@ -235,6 +243,18 @@ class SalesforceClient:
                 raise TransientApiError(status, method, path, errors)
             raise OutcomeUnknownError(method, path, f"HTTP {status} {first.code}")
         raise SalesforceApiError(status, method, path, errors)
+
+
+def _read_body(response: requests.Response, into: IO[bytes]) -> None:
+    """Write the whole body to ``into`` (emptied first), or raise a retryable error."""
+    into.seek(0)
+    into.truncate()
+    try:
+        with response:
+            for chunk in response.iter_content(chunk_size=_BODY_BLOCK):
+                into.write(chunk)
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise ConnectionFailedError(f"the answer was cut off: {type(exc).__name__}") from None
 
 
 def _never_sent(exc: Exception) -> bool:

@@ -14,9 +14,11 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import msgspec
 
 from target_salesforce_out.describe import FieldInfo, ObjectInfo
 from target_salesforce_out.errors import ConfigError, ErrorDetail
@@ -27,6 +29,9 @@ LOGGER = logging.getLogger("target_salesforce_out.mapping")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _SHOWN_VALUE_CHARS = 80
+# Objects and arrays sent to a text field: compact JSON with every digit of a Decimal.
+_JSON_TEXT = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
+_DAY_MICROSECONDS = 86_400_000_000
 
 Converter = Callable[[Any], Any]
 
@@ -59,10 +64,44 @@ def shown(value: Any) -> str:
 
 
 def format_datetime(value: datetime) -> str:
-    """UTC with milliseconds and ``Z``, the form both REST and Bulk accept."""
+    """UTC with milliseconds and ``Z``, the form both REST and Bulk accept.
+
+    A naive datetime is taken as UTC. The year always has four digits (``strftime("%Y")``
+    writes ``999`` for the year 999 on glibc), as the ``yyyy-MM-ddTHH:mm:ss.SSSZ`` pattern
+    needs (SOAP API Developer Guide, Primitive Data Types: dateTime).
+
+    Raises:
+        ValueProblemError: the moment, in UTC, falls outside the years 1 to 9999.
+    """
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueProblemError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{value.isoformat()} is outside the years 1 to 9999 once converted to UTC",
+            ) from None
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
+
+
+def format_time(value: time) -> str:
+    """``HH:mm:ss.SSSZ`` in UTC: a time with an offset is moved by it, a naive one is UTC.
+
+    Salesforce's time fields take only this form (SOAP API Developer Guide, Primitive Data
+    Types: time), so ``13:30-03:00`` is sent as ``16:30:00.000Z``.
+    """
+    offset = value.utcoffset() or timedelta(0)
+    since_midnight = (
+        ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    ) - offset // timedelta(microseconds=1)
+    micros = since_midnight % _DAY_MICROSECONDS
+    seconds, micro = divmod(micros, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour:02d}:{minute:02d}:{second:02d}.{micro // 1000:03d}Z"
 
 
 def _parse_datetime(value: Any) -> datetime:
@@ -75,7 +114,11 @@ def _parse_datetime(value: Any) -> datetime:
             return datetime.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a date-time: {shown(value)}")
+    raise ValueProblemError(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        f"not a date-time: {shown(value)} (expected ISO 8601, e.g. 2024-01-31T13:45:00Z or "
+        "2024-01-31T13:45:00+02:00)",
+    )
 
 
 def _to_datetime(field: FieldInfo) -> Converter:
@@ -85,23 +128,32 @@ def _to_datetime(field: FieldInfo) -> Converter:
     return convert
 
 
+def format_date(value: date) -> str:
+    """``yyyy-MM-dd`` with a four-digit year, as :func:`format_datetime`."""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
 def _to_date(field: FieldInfo) -> Converter:
     def convert(value: Any) -> str:
+        # The date as written: a datetime's own calendar day, whatever its offset.
         if isinstance(value, datetime):
-            return value.date().isoformat()
+            return format_date(value.date())
         if isinstance(value, date):
-            return value.isoformat()
+            return format_date(value)
         if isinstance(value, str):
             text = value.strip()
             try:
-                return date.fromisoformat(text).isoformat()
+                return format_date(date.fromisoformat(text))
             except ValueError:
                 pass
             try:
-                return datetime.fromisoformat(text).date().isoformat()
+                return format_date(datetime.fromisoformat(text).date())
             except ValueError:
                 pass
-        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a date: {shown(value)}")
+        raise ValueProblemError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            f"not a date: {shown(value)} (expected YYYY-MM-DD, e.g. 2024-01-31)",
+        )
 
     return convert
 
@@ -111,14 +163,15 @@ def _to_time(field: FieldInfo) -> Converter:
         parsed: time | None = value if isinstance(value, time) else None
         if isinstance(value, str):
             try:
-                parsed = time.fromisoformat(value.strip().removesuffix("Z"))
+                parsed = time.fromisoformat(value.strip())
             except ValueError:
                 parsed = None
         if parsed is None:
             raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a time: {shown(value)}"
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"not a time: {shown(value)} (expected HH:MM:SS, e.g. 13:45:00 or 13:45:00.250Z)",
             )
-        return parsed.strftime("%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+        return format_time(parsed)
 
     return convert
 
@@ -130,7 +183,8 @@ def _to_boolean(field: FieldInfo) -> Converter:
         if value is None:
             # Checkboxes are never null in Salesforce; clearing one means unchecking it.
             return False
-        if isinstance(value, int | Decimal) and value in (0, 1):
+        number = isinstance(value, int) or (isinstance(value, Decimal) and value.is_finite())
+        if number and value in (0, 1):
             return bool(value)
         if isinstance(value, str):
             lowered = value.strip().lower()
@@ -218,9 +272,14 @@ def _text(value: Any) -> str:
         return format(value, "f")
     if isinstance(value, datetime):
         return format_datetime(value)
-    if isinstance(value, date | int | float):
-        return value.isoformat() if isinstance(value, date) else str(value)
-    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, date):
+        return format_date(value)
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        return str(value)
+    # An object or array as the JSON the tap sent (numbers stay numbers).
+    return _JSON_TEXT.encode(value).decode()
 
 
 def _to_text(field: FieldInfo) -> Converter:
@@ -298,8 +357,37 @@ _BY_TYPE: dict[str, Callable[[FieldInfo], Converter]] = {
 
 
 def converter_for(field: FieldInfo) -> Converter:
-    """The function that turns a Singer value into what ``field`` needs on the wire."""
-    return _BY_TYPE.get(field.type, _to_text)(field)
+    """The function that turns a Singer value into what ``field`` needs on the wire.
+
+    Whatever goes wrong converting one value rejects that record only: an exception other
+    than :class:`ValueProblemError` (an overflow, an odd type) becomes one, naming the value.
+    """
+    convert = _BY_TYPE.get(field.type, _to_text)(field)
+
+    def guarded(value: Any) -> Any:
+        try:
+            return convert(value)
+        except ValueProblemError:
+            raise
+        except Exception as exc:
+            raise ValueProblemError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"cannot convert {_shown_safely(value)} for a {field.type} field "
+                f"({type(exc).__name__}: {exc})",
+            ) from exc
+
+    return guarded
+
+
+def _shown_safely(value: Any) -> str:
+    # The message of a failure must not fail in turn (a value whose str() raises, say).
+    try:
+        return shown(value)
+    except Exception:
+        try:
+            return shown(repr(value))
+        except Exception:
+            return f"a {type(value).__name__} value"
 
 
 # Resolution --------------------------------------------------------------------------------
@@ -390,6 +478,25 @@ class RecordMapper:
         self._key_properties = [p for p in key_properties if p in {c.prop for c in self.columns}]
         self._check_writable(problems)
         self._check_required(problems)
+        # Most taps call their own primary key `id`, which resolves to Salesforce's record Id
+        # by name: an insert cannot send it, an upsert without a key cannot use it.
+        by_name = [
+            c.prop
+            for c in self.columns
+            if c.field.name == "Id"
+            and c.prop.lower() == "id"
+            and c.prop not in settings.field_mapping
+        ]
+        no_key = not (settings.external_id_field or settings.match_fields)
+        keyless = self.operation == "insert" or (self.operation == "upsert" and no_key)
+        if problems and by_name and keyless:
+            problems.insert(
+                0,
+                f"property {by_name[0]!r} was matched to the record Id by its name; if it is the "
+                "source system's id, map it to an external id field: field_mapping "
+                f'{{"{by_name[0]}": "External_Id__c"}}'
+                + (" and external_id_field External_Id__c" if self.operation == "upsert" else ""),
+            )
         if problems:
             raise ConfigError(f"stream {stream!r} -> {obj.name}: " + "; ".join(problems))
 
@@ -603,6 +710,12 @@ class RecordMapper:
             return f"{self.key_column.field.name}={shown(record[self.key_column.prop])!r}"
         keys = [f"{p}={shown(record.get(p))!r}" for p in self._key_properties]
         return ", ".join(keys) if keys else "(no key)"
+
+    def key_values(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A record's key as data: its key field's value, else its key properties' values."""
+        if self.key_column is not None and self.key_column.prop in record:
+            return {self.key_column.name: record[self.key_column.prop]}
+        return {p: record.get(p) for p in self._key_properties}
 
     def reject(
         self, record: Mapping[str, Any], code: str, text: str, fields: Iterable[str] = ()

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,17 @@ from target_salesforce_out.errors import ErrorDetail
 
 LOGGER = logging.getLogger("target_salesforce_out")
 PROGRESS_INTERVAL_SECONDS = 10.0
+# Rejections logged one by one; after these, only counts per error code (at the end).
+LOGGED_REJECTIONS = 20
+# Codes of records whose fate Salesforce never confirmed: counted apart from "failed".
+NOT_SENT = "NOT_SENT"
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+_COUNTER_BY_CODE = {
+    NOT_SENT: "not_sent",
+    OUTCOME_UNKNOWN: "outcome_unknown",
+    # A Bulk row no result mentions: it may or may not have been written.
+    "BULK_RESULT_MISSING": "outcome_unknown",
+}
 
 
 # Records keep exact numbers (Decimal as a JSON number with every digit) and ISO dates; the
@@ -42,6 +54,9 @@ class StreamStats:
     updated: int = 0
     deleted: int = 0
     failed: int = 0
+    # Never sent (the run stopped first), and sent with no answer (may or may not be written).
+    not_sent: int = 0
+    outcome_unknown: int = 0
     rejected_locally: int = 0
     retried: int = 0
     would_create: int = 0
@@ -54,18 +69,25 @@ class StreamStats:
         """Records Salesforce confirmed."""
         return self.created + self.updated + self.deleted
 
+    @property
+    def accounted(self) -> int:
+        """Records with an outcome; equals ``received`` once the run has ended."""
+        outcomes = self.written + self.failed + self.not_sent + self.outcome_unknown
+        return outcomes + self.would_create + self.would_update + self.would_delete
 
-class DeadLetterWriter:
-    """Appends rejected records to a JSONL file, one flushed line each."""
+
+class JsonlWriter:
+    """Appends entries to a JSONL file (dead letters, successes), one flushed line each."""
 
     def __init__(self, path: str | None) -> None:
         """Open lazily: no file appears when nothing is rejected."""
         self.path = Path(path).expanduser() if path else None
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
+        self.lines = 0
 
     def write(self, entry: dict[str, Any]) -> None:
-        """Write one rejected record."""
+        """Write one entry."""
         if self.path is None:
             return
         line = RECORD_ENCODER.encode(entry).decode()
@@ -75,6 +97,7 @@ class DeadLetterWriter:
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line + "\n")
             self._file.flush()
+            self.lines += 1
 
     def close(self) -> None:
         """Close the file if it was opened."""
@@ -88,10 +111,17 @@ class RunReport:
     """Counters for the whole run, the dead-letter writer, and the final outputs."""
 
     def __init__(
-        self, dead_letter_path: str | None, report_path: str | None, *, dry_run: bool
+        self,
+        dead_letter_path: str | None,
+        report_path: str | None,
+        *,
+        dry_run: bool,
+        success_path: str | None = None,
     ) -> None:
-        """Start the clock."""
-        self.dead_letters = DeadLetterWriter(dead_letter_path)
+        """Start the clock; the run id tells this run's lines apart in appended files."""
+        self.run_id = uuid.uuid4().hex
+        self.dead_letters = JsonlWriter(dead_letter_path)
+        self.successes = JsonlWriter(success_path)
         self.report_path = Path(report_path).expanduser() if report_path else None
         self.dry_run = dry_run
         self.started = datetime.now(UTC)
@@ -99,6 +129,10 @@ class RunReport:
         self._lock = threading.Lock()
         self.streams: dict[str, StreamStats] = {}
         self.errors: list[str] = []
+        self._logged_rejections = 0
+        self._job_states: dict[str, dict[str, str]] = {}
+        self._last_progress: tuple[float, dict[str, int]] = (self._t0, {})
+        self._rejections_by_code: dict[str, int] = {}
 
     def stream(self, name: str) -> StreamStats:
         """The counters of ``name`` (created on first use)."""
@@ -126,9 +160,15 @@ class RunReport:
         source: str,
         sobject: str,
         operation: str,
+        key: str = "",
         job_id: str | None = None,
     ) -> None:
-        """Dead-letter one record and count it as failed."""
+        """Dead-letter one record, log it, and count it by its outcome.
+
+        ``NOT_SENT`` and ``OUTCOME_UNKNOWN`` records have their own counters; every other
+        code counts as failed. The first :data:`LOGGED_REJECTIONS` are logged in full, so a
+        run without a dead-letter file still says what went wrong.
+        """
         entry: dict[str, Any] = {
             "stream": stream,
             "sobject": sobject,
@@ -139,20 +179,97 @@ class RunReport:
         }
         if job_id:
             entry["job_id"] = job_id
+        entry["run_id"] = self.run_id
         entry["time"] = datetime.now(UTC).isoformat()
         self.dead_letters.write(entry)
-        self.add(stream, failed=1, rejected_locally=int(source == "target"))
+        counter = _COUNTER_BY_CODE.get(detail.code, "failed")
+        with self._lock:
+            self._rejections_by_code[detail.code] = self._rejections_by_code.get(detail.code, 0) + 1
+            shown = self._logged_rejections < LOGGED_REJECTIONS
+            self._logged_rejections += 1
+        if shown:
+            # Messages built by the target already start with stream and key.
+            text = detail.message.removeprefix(f"stream {stream!r}, record {key}: ")
+            LOGGER.warning(
+                "rejected: stream %r, record %s: %s: %s",
+                stream,
+                key or "(no key)",
+                detail.code,
+                text,
+            )
+        self.add(stream, **{counter: 1}, rejected_locally=int(source == "target"))
+
+    def succeed(
+        self, stream: str, outcome: str, key: dict[str, Any], salesforce_id: str | None
+    ) -> None:
+        """Count one written record (``created``, ``updated`` or ``deleted``) and list it."""
+        self.add(stream, **{outcome: 1})
+        if self.successes.path is not None:
+            self.successes.write(
+                {
+                    "stream": stream,
+                    "key": key,
+                    "id": salesforce_id,
+                    "outcome": outcome,
+                    "run_id": self.run_id,
+                    "time": datetime.now(UTC).isoformat(),
+                }
+            )
+
+    def log_rejection_counts(self) -> None:
+        """After the first rejections logged in full, the rest as counts per error code."""
+        with self._lock:
+            total, by_code = self._logged_rejections, dict(self._rejections_by_code)
+        if total <= LOGGED_REJECTIONS:
+            return
+        counts = ", ".join(f"{code} x{n}" for code, n in sorted(by_code.items()))
+        LOGGER.warning(
+            "%d records rejected in all (the first %d are logged above); by error code: %s",
+            total,
+            LOGGED_REJECTIONS,
+            counts,
+        )
+
+    def set_job_state(self, stream: str, job_id: str, state: str) -> None:
+        """The latest state seen of a Bulk job (shown by the progress lines)."""
+        with self._lock:
+            jobs = self._job_states.setdefault(stream, {})
+            if state in ("JobComplete", "Failed", "Aborted"):
+                jobs.pop(job_id, None)
+            else:
+                jobs[job_id] = state
+
+    def forget_job(self, stream: str, job_id: str) -> None:
+        """A Bulk job this run no longer waits for (finished, failed or given up)."""
+        with self._lock:
+            self._job_states.get(stream, {}).pop(job_id, None)
 
     def log_progress(self, api_calls: int, usage: str) -> None:
-        """Log one line per stream with its counters so far."""
+        """Log one line per stream: counters so far, records/s since the last line, open jobs."""
+        now = time.monotonic()
         with self._lock:
-            lines = [
-                f"progress {name}: received={s.received} sent={s.sent} written={s.written} "
-                f"failed={s.failed} api_calls={api_calls} api_usage={usage}"
-                for name, s in self.streams.items()
-            ]
+            elapsed = max(now - self._last_progress[0], 1e-9)
+            previous = self._last_progress[1]
+            lines = []
+            for name, s in self.streams.items():
+                done = s.written + s.failed
+                rate = (done - previous.get(name, 0)) / elapsed
+                previous[name] = done
+                line = (
+                    f"progress {name}: received={s.received} sent={s.sent} written={s.written} "
+                    f"failed={s.failed} rate={rate:.0f} records/s"
+                )
+                jobs = self._job_states.get(name)
+                if jobs:
+                    line += " bulk jobs: " + ", ".join(f"{j} {st}" for j, st in jobs.items())
+                lines.append(line)
+            self._last_progress = (now, previous)
         for line in lines:
             LOGGER.info(line)
+        if lines:
+            LOGGER.info(
+                "progress: api calls (this run)=%d org api usage (24 h)=%s", api_calls, usage
+            )
 
     def as_dict(
         self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]
@@ -162,6 +279,7 @@ class RunReport:
             streams = {name: asdict(stats) for name, stats in self.streams.items()}
         return {
             "status": status,
+            "run_id": self.run_id,
             "dry_run": self.dry_run,
             "started_at": self.started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
@@ -169,6 +287,8 @@ class RunReport:
             "api_calls": api_calls,
             "api_usage": {"used": usage[0], "limit": usage[1]},
             "dead_letter_path": str(self.dead_letters.path) if self.dead_letters.path else None,
+            "dead_letters_written": self.dead_letters.lines,
+            "success_path": str(self.successes.path) if self.successes.path else None,
             "streams": streams,
             "errors": list(self.errors),
         }
@@ -176,8 +296,10 @@ class RunReport:
     def finish(
         self, *, status: str, api_calls: int, usage: tuple[int | None, int | None]
     ) -> dict[str, Any]:
-        """Close the dead-letter file and write the report file; return the report."""
+        """Close the dead-letter and success files, write the report file; return the report."""
         self.dead_letters.close()
+        self.successes.close()
+        self.log_rejection_counts()
         report = self.as_dict(status=status, api_calls=api_calls, usage=usage)
         if self.report_path is not None:
             self.report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,33 +308,57 @@ class RunReport:
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    """A plain-text table of the report, for stderr at the end of a run."""
+    """A plain-text table of the report, for stderr at the end of a run.
+
+    The "not sent" and "unknown" columns appear only when a stream has such records, so
+    the usual table stays narrow while every received record is still accounted for.
+    """
     dry = report["dry_run"]
+    streams = report["streams"]
+    extra = [
+        (label, name)
+        for label, name in (("not sent", "not_sent"), ("unknown", "outcome_unknown"))
+        if any(s.get(name) for s in streams.values())
+    ]
     head = ["stream", "object", "api", "operation", "received"]
     head += (
         ["would create", "would update", "would delete"]
         if dry
         else ["created", "updated", "deleted"]
     )
-    head += ["failed"]
+    head += ["failed", *(label for label, _ in extra)]
     rows = [head]
-    for name, s in report["streams"].items():
+    for name, s in streams.items():
         counts = (
             [s["would_create"], s["would_update"], s["would_delete"]]
             if dry
             else [s["created"], s["updated"], s["deleted"]]
         )
         rows.append(
-            [name, s["sobject"], s["api"], s["operation"], s["received"], *counts, s["failed"]]
+            [
+                name,
+                s["sobject"],
+                s["api"],
+                s["operation"],
+                s["received"],
+                *counts,
+                s["failed"],
+                *(s[key] for _, key in extra),
+            ]
         )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     usage = report["api_usage"]
-    tail = f"status: {report['status']}  api calls: {report['api_calls']}"
+    status = str(report["status"])
+    rejected = sum(s["failed"] for s in streams.values())
+    if status == "succeeded" and rejected:
+        status += f" with {rejected} rejected"
+    # This run's calls, and the org's rolling 24-hour usage (all clients), told apart.
+    tail = f"status: {status}  api calls (this run): {report['api_calls']}"
     if usage["used"] is not None:
-        tail += f"  org api usage: {usage['used']}/{usage['limit']}"
+        tail += f"  org api usage (24 h): {usage['used']}/{usage['limit']}"
     tail += f"  time: {report['duration_seconds']}s"
-    if report["dead_letter_path"]:
+    if report["dead_letter_path"] and report.get("dead_letters_written"):
         tail += f"  dead letters: {report['dead_letter_path']}"
     return "\n".join([*lines, tail])

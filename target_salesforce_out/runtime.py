@@ -42,7 +42,10 @@ class Runtime:
         self.on_record_error = str(config.get("on_record_error") or "fail")
         self.max_concurrency = int(config.get("max_concurrency") or 4)
         self.report = RunReport(
-            config.get("dead_letter_path"), config.get("report_path"), dry_run=self.dry_run
+            config.get("dead_letter_path"),
+            config.get("report_path"),
+            dry_run=self.dry_run,
+            success_path=config.get("success_path"),
         )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -116,6 +119,9 @@ class Runtime:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+        # No call runs any more: whatever has no outcome yet was never sent.
+        for sink in self.sinks:
+            sink.account_unfinished()
         report = self.report.finish(
             status=status,
             api_calls=self.client.api_calls,

@@ -1,17 +1,31 @@
-"""Settings: the JSON schema shown by ``--about`` and the checks that span several settings.
+"""Settings: the JSON schema shown by ``--about`` and every check made before a network call.
 
-JSON schema validation (done by singer-sdk) catches a wrong type; the checks here catch
-settings that are each valid but cannot work together, before any network call.
+Each problem is one line that says what to fix: a wrong type (never echoing a secret), a
+misspelt setting or stream key (with the closest known name), a ``domain`` that cannot be a
+login host, and settings that are each valid but cannot work together. The ``--config`` files
+are read here too, so a missing or broken file is one line as well.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import re
+import textwrap
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema import ValidationError
 from singer_sdk import typing as th
+from singer_sdk.about import AboutInfo
+from singer_sdk.helpers._util import load_json
+from singer_sdk.plugin_base import _ConfigInput
+
+from target_salesforce_out.errors import ConfigError
 
 AUTH_FLOWS = ("refresh_token", "jwt_bearer", "client_credentials", "password", "access_token")
 OPERATIONS = ("insert", "update", "upsert", "delete", "hard_delete")
@@ -19,18 +33,6 @@ DEFAULT_API_VERSION = "62.0"
 REST_MAX_BATCH = 200
 # Bulk jobs are also cut by bytes (see sinks/bulk.py); this only bounds the record count.
 BULK_DEFAULT_BATCH = 150_000_000
-STREAM_KEYS = (
-    "sobject",
-    "operation",
-    "external_id_field",
-    "match_fields",
-    "api",
-    "batch_size",
-    "field_mapping",
-    "unmapped_properties",
-    "person_account",
-    "record_type",
-)
 
 _STREAM_PROPERTIES = th.PropertiesList(
     th.Property(
@@ -106,6 +108,8 @@ _STREAM_PROPERTIES = th.PropertiesList(
         "Id with SOQL).",
     ),
 )
+# Every key a streams entry (or defaults) may hold; a key added above is known here too.
+STREAM_KEYS = tuple(_STREAM_PROPERTIES.to_dict()["properties"])
 
 CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
@@ -246,6 +250,22 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         "calls used, bulk job ids, time.",
     ),
     th.Property(
+        "success_path",
+        th.StringType,
+        title="Success file",
+        description="JSONL file of written records: stream, key, Salesforce Id, and whether "
+        "it was created, updated or deleted (like Data Loader's success file).",
+    ),
+    th.Property(
+        "state_interval_seconds",
+        th.NumberType,
+        title="STATE interval (seconds)",
+        description="Write what is buffered and emit STATE for confirmed records at least "
+        "this often while input keeps arriving (default 60), so a crash re-sends at most "
+        "about this much work.",
+        default=60,
+    ),
+    th.Property(
         "max_api_usage_percent",
         th.NumberType,
         title="Max API usage percent",
@@ -294,9 +314,13 @@ class StreamSettings:
 
 
 def stream_settings(config: dict[str, Any], stream_name: str) -> StreamSettings:
-    """Merge ``defaults`` and the stream's own entry (the entry wins, key by key)."""
-    merged: dict[str, Any] = dict(config.get("defaults") or {})
-    merged.update((config.get("streams") or {}).get(stream_name) or {})
+    """Merge ``defaults`` and the stream's own entry (the entry wins, key by key).
+
+    A null is no value: Meltano sends ``null`` for a declared nested setting left unset, and
+    that must not hide the default.
+    """
+    merged = _set_keys(config.get("defaults"))
+    merged.update(_set_keys((config.get("streams") or {}).get(stream_name)))
     if "match_fields" in merged:
         merged["match_fields"] = tuple(merged["match_fields"] or ())
     if "field_mapping" in merged:
@@ -399,11 +423,62 @@ def _is_generic_login(config: dict[str, Any]) -> bool:
     return (host or "").lower() in {"login", "test", "login.salesforce.com", "test.salesforce.com"}
 
 
+def _set_keys(entry: object) -> dict[str, Any]:
+    """A streams entry (or ``defaults``) without its null values."""
+    if not isinstance(entry, Mapping):
+        return {}
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+_HOST = re.compile(r"(?i)^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+# "https//acme...", "https:/acme...", "https:acme...": a scheme whose "://" went missing.
+_BROKEN_SCHEME = re.compile(r"(?i)^(https?)(:/?|//?)(?!/)")
+
+
+def domain_problems(domain: str) -> list[str]:
+    """What keeps ``domain`` from naming a login host: a typo of login/test, a broken URL."""
+    value = domain.strip()
+    lowered = value.lower().rstrip("/")
+    if lowered in {"login", "test"}:
+        return []
+    if "://" in value:
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            return [f"domain {domain!r} has a port that is not a number"]
+        if parts.scheme.lower() in {"http", "https"} and not parts.hostname:
+            return [f"domain {domain!r} has no host name after {parts.scheme}://"]
+        if parts.scheme.lower() not in {"http", "https"}:
+            close = difflib.get_close_matches(parts.scheme.lower(), ["https", "http"], n=1)
+            fixed = f"{close[0]}://{value.split('://', 1)[1]}" if close else None
+            hint = f"; did you mean {fixed!r}?" if fixed else "; use https://"
+            return [f"domain {domain!r} is not an http(s):// URL{hint}"]
+        return check_url_scheme(value, "domain")
+    broken = _BROKEN_SCHEME.match(value)
+    if broken:
+        fixed = f"{broken.group(1).lower()}://{value[broken.end() :]}"
+        return [f"domain {domain!r} is not a valid URL; did you mean {fixed!r}?"]
+    host, _, port = value.rstrip("/").partition(":")
+    if not _HOST.match(host) or (port and not port.isdigit()) or "/" in value.rstrip("/"):
+        return [
+            f"domain {domain!r} is not login, test, a host name (acme.my.salesforce.com) "
+            "or a URL (https://acme.my.salesforce.com)"
+        ]
+    if "." not in host and host.lower() != "localhost":
+        close = difflib.get_close_matches(host.lower(), ["login", "test"], n=1, cutoff=0.6)
+        guess = close[0] if close else f"{host}.my.salesforce.com"
+        return [
+            f"domain {domain!r} is not login, test or a full host name; did you mean {guess!r}?"
+        ]
+    return []
+
+
 def _check_domain(config: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     domain = config.get("domain")
-    if domain and "://" in str(domain):
-        problems += check_url_scheme(str(domain), "domain")
+    if domain:
+        problems += domain_problems(str(domain))
     sandbox = config.get("is_sandbox")
     if domain and sandbox is not None:
         says = _domain_is_sandbox(str(domain))
@@ -426,11 +501,11 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
     """Check one stream entry: unknown keys in its own text, ranges with defaults applied."""
     where = "defaults" if name == "" else f"streams.{name}"
     problems = [
-        f"{where}: unknown key {key!r} (known keys: {', '.join(STREAM_KEYS)})"
+        f"{where}: {unknown_name_text('key', key, STREAM_KEYS)}"
         for key in own
         if key not in STREAM_KEYS
     ]
-    api = entry.get("api", "rest")
+    api = entry.get("api") or "rest"
     size = entry.get("batch_size")
     if size is not None and api == "rest" and not 1 <= int(size) <= REST_MAX_BATCH:
         problems.append(f"{where}: batch_size {size} is out of range for api rest (1-200)")
@@ -446,14 +521,259 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
 def cross_setting_problems(config: dict[str, Any]) -> list[str]:
     """Every problem found across settings; empty when the config can work."""
     problems = _check_auth(config) + _check_domain(config)
-    defaults = config.get("defaults") or {}
+    defaults = _set_keys(config.get("defaults"))
     problems += _check_stream("", defaults, defaults)
     for name, entry in (config.get("streams") or {}).items():
-        problems += _check_stream(name, entry or {}, {**defaults, **(entry or {})})
+        own = _set_keys(entry)
+        problems += _check_stream(name, own, {**defaults, **own})
     percent = config.get("max_api_usage_percent")
     if percent is not None and not 0 < float(percent) <= 100:
         problems.append(f"max_api_usage_percent {percent} must be in (0, 100]")
     concurrency = config.get("max_concurrency")
     if concurrency is not None and not 1 <= int(concurrency) <= 64:
         problems.append(f"max_concurrency {concurrency} must be between 1 and 64")
+    interval = config.get("state_interval_seconds")
+    if interval is not None and not 1 <= float(interval) <= 86_400:
+        problems.append(f"state_interval_seconds {interval} must be between 1 and 86400")
     return problems
+
+
+# -- whole-config checks ------------------------------------------------------------------
+
+# singer-sdk settings this target drops from its schema (``operation`` and ``batch_size`` say
+# the same per stream); still accepted, so a config shared with other singer-sdk targets works.
+SDK_SETTINGS_IGNORED = ("load_method", "batch_size_rows")
+
+_JSON_TYPES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def unknown_name_text(kind: str, name: str, known: Iterable[str]) -> str:
+    """``unknown setting 'x'; did you mean 'y'?`` (or the list of known names)."""
+    names = list(known)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:
+        close = [n for n in names if n.replace("_", "") == name.replace("_", "").lower()]
+    if close:
+        return f"unknown {kind} {name!r}; did you mean {close[0]!r}?"
+    return f"unknown {kind} {name!r} (known: {', '.join(names)})"
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "null"
+
+
+def _schema_problem(error: ValidationError, secrets: set[str]) -> str:
+    """One line for a JSON schema error; the value is shown only when it is not secret."""
+    path = [str(p) for p in error.absolute_path]
+    where = ".".join(path) or "the config"
+    secret = bool(set(path) & secrets) or bool(
+        isinstance(error.schema, Mapping) and error.schema.get("secret")
+    )
+    value = error.instance
+    expected: Any = error.validator_value
+    if error.validator == "type":
+        types = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_JSON_TYPES.get(t, t) for t in types if t != "null")
+        shown = "" if secret else f" {value!r}"
+        return f"{where} must be {wanted}, not {_json_type(value)}{shown}"
+    if secret:
+        return f"{where} is not valid (its value is secret, so it is not shown)"
+    if error.validator == "enum":
+        options = [str(o) for o in expected if o is not None]
+        close = difflib.get_close_matches(str(value), options, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}: {value!r} is not one of {', '.join(options)}{hint}"
+    return f"{where}: {error.message}"
+
+
+def _secret_names(schema: Mapping[str, Any]) -> set[str]:
+    return {n for n, s in schema.get("properties", {}).items() if s.get("secret")}
+
+
+def unknown_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Top-level names the target does not know, each with the closest known setting."""
+    known = list(schema.get("properties", {}))
+    return [
+        unknown_name_text("setting", name, known)
+        for name in config
+        if name not in known and name not in SDK_SETTINGS_IGNORED
+    ]
+
+
+def config_problems(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Every problem with ``config``, one line each; empty when the config can work.
+
+    ``schema`` is the target's whole settings schema (singer-sdk's built-ins included). As
+    singer-sdk's own validation does, this fills in each setting's default; it also drops
+    nulls from the top level and from ``defaults`` and ``streams`` entries: a null is an unset
+    setting (Meltano sends one for each declared ``defaults.<key>`` left unset).
+    """
+    for name in [n for n, v in config.items() if v is None]:
+        del config[name]
+    entries = [config.get("defaults"), *dict(config.get("streams") or {}).values()]
+    for entry in entries:
+        if isinstance(entry, MutableMapping):
+            for key in [k for k, v in entry.items() if v is None]:
+                del entry[key]
+    from singer_sdk.typing import (  # noqa: PLC0415 - the validator singer-sdk itself uses
+        DEFAULT_JSONSCHEMA_VALIDATOR,
+        extend_validator_with_defaults,
+    )
+
+    validator = extend_validator_with_defaults(DEFAULT_JSONSCHEMA_VALIDATOR)(dict(schema))
+    secrets = _secret_names(schema)
+    wrong_types = [_schema_problem(e, secrets) for e in validator.iter_errors(config)]
+    unknown = unknown_settings(config, schema)
+    if wrong_types:
+        # The combination checks assume each value has the right type.
+        return wrong_types + unknown
+    return unknown + cross_setting_problems(dict(config))
+
+
+# -- --config files -----------------------------------------------------------------------
+
+
+class ConfigFileError(ConfigError):
+    """A ``--config`` file is missing, unreadable, or not a JSON object."""
+
+
+@dataclass
+class ConfigInput(_ConfigInput):
+    """singer-sdk's ``--config`` result, plus the problem that kept a file from being read."""
+
+    problem: ConfigFileError | None = None
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """One ``--config`` file, parsed as singer-sdk parses it (numbers with every digit)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(f"config file {path!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"config file {path!r} is a directory, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"config file {path!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigFileError(f"config file {path!r} cannot be read: {exc.strerror}") from None
+    if not text.strip():
+        raise ConfigFileError(f"config file {path!r} is empty; it must hold a JSON object")
+    try:
+        value = load_json(text)
+    except ValueError as exc:
+        # simplejson's message says what and where, never quoting the file's text.
+        line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        where = f" at line {line} column {column}" if line else ""
+        reason = getattr(exc, "msg", "not JSON")
+        raise ConfigFileError(f"config file {path!r} is not valid JSON: {reason}{where}") from None
+    if not isinstance(value, dict):
+        raise ConfigFileError(
+            f"config file {path!r} holds {_json_type(value)}; it must hold a JSON object of "
+            "settings"
+        )
+    return value
+
+
+def config_input(paths: Iterable[str]) -> ConfigInput:
+    """What ``--config`` gave: files merged in order (later wins), ``ENV`` for env vars."""
+    config: dict[str, Any] = {}
+    parse_env = False
+    try:
+        for path in paths:
+            if path == "ENV":
+                parse_env = True
+            else:
+                config |= read_config_file(path)
+    except ConfigFileError as exc:
+        return ConfigInput(problem=exc)
+    return ConfigInput(config=config, parse_env=parse_env)
+
+
+# -- Meltano's connection test ------------------------------------------------------------
+
+# `meltano config test` sends one record of this stream. When no streams entry names it, the
+# target only logs in and lists the org's objects (describe global), and loads nothing.
+CONNECTION_TEST_STREAM = "meltano_test_stream"
+
+
+def is_connection_test(config: Mapping[str, Any], stream_name: str) -> bool:
+    """True for Meltano's test stream, unless the user configured a stream of that name."""
+    return stream_name == CONNECTION_TEST_STREAM and stream_name not in (
+        config.get("streams") or {}
+    )
+
+
+# -- plain --about ------------------------------------------------------------------------
+
+
+def _settings_rows(schema: Mapping[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(dotted name, schema) of every setting, nested keys after their object."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for name, spec in schema.get("properties", {}).items():
+        rows.append((prefix + name, spec))
+        if spec.get("properties"):
+            rows += _settings_rows(spec, f"{prefix}{name}.")
+        extra = spec.get("additionalProperties")
+        if isinstance(extra, Mapping) and extra.get("properties"):
+            rows += _settings_rows(extra, f"{prefix}{name}.<{name.rstrip('s')}>.")
+    return rows
+
+
+def _type_text(spec: Mapping[str, Any]) -> str:
+    kinds = spec.get("type") or []
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    words = [k for k in kinds if k != "null"] or ["any"]
+    text = "/".join(words)
+    if spec.get("enum"):
+        text = "one of " + ", ".join(str(v) for v in spec["enum"] if v is not None)
+    if spec.get("secret"):
+        text += ", secret"
+    if spec.get("default") is not None:
+        default = spec["default"]
+        text += f", default {str(default).lower() if isinstance(default, bool) else default}"
+    return text
+
+
+def about_text(info: AboutInfo) -> str:
+    """``--about`` without ``--format``: singer-sdk's header, then each setting described."""
+    lines = [
+        f"Name: {info.name}",
+        f"Description: {info.description}",
+        f"Version: {info.version}",
+        f"SDK Version: {info.sdk_version}",
+    ]
+    if info.supported_python_versions:
+        lines.append(f"Supported Python Versions: {', '.join(info.supported_python_versions)}")
+    lines.append(f"Capabilities: {', '.join(str(c) for c in info.capabilities)}")
+    lines += [
+        "",
+        f"Settings (a top-level setting can also come from the environment variable "
+        f"{info.env_var_prefix}<NAME> with --config ENV):",
+    ]
+    for name, spec in _settings_rows(info.settings):
+        lines.append(f"  {name} ({_type_text(spec)})")
+        description = str(spec.get("description") or spec.get("title") or "")
+        lines += textwrap.wrap(
+            description, width=100, initial_indent="      ", subsequent_indent="      "
+        )
+    return "\n".join(lines)

@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import copy
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import Target
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
 
-from target_salesforce_out.errors import RunInterruptedError, SalesforceOutError
+from target_salesforce_out.batch_files import record_messages
+from target_salesforce_out.errors import (
+    AuthenticationError,
+    ConfigError,
+    RunInterruptedError,
+    SalesforceOutError,
+)
 from target_salesforce_out.reporting import summary_table
 from target_salesforce_out.runtime import Runtime
-from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems, stream_settings
+from target_salesforce_out.settings import (
+    CONFIG_SCHEMA,
+    ConfigInput,
+    about_text,
+    config_input,
+    config_problems,
+    is_connection_test,
+    stream_settings,
+)
+from target_salesforce_out.singer_input import LineNumberingReader
 from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk import BulkSink
+from target_salesforce_out.sinks.connection_test import ConnectionTestSink
 from target_salesforce_out.sinks.rest import RestSink
+
+# Exit codes: 0 all written (or rejected under on_record_error: continue), 1 records failed or
+# the run was interrupted, 2 a configuration or login error, 3 bad Singer input.
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_BAD_INPUT = 3
 
 
 def order_by_dependencies(sinks: list[Sink]) -> list[Sink]:
@@ -41,6 +63,26 @@ def order_by_dependencies(sinks: list[Sink]) -> list[Sink]:
     return ordered
 
 
+class _DrainChatterFilter(logging.Filter):
+    """Shows singer-sdk's per-drain messages only at DEBUG.
+
+    "Target sink for ... is full. Draining..." comes at INFO once per batch (every second on a
+    fast stream) and buries the progress lines that say what the run is doing.
+    """
+
+    _PREFIXES = ("Target sink for '%s' is full", "One or more records have exceeded the max age")
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self._PREFIXES):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self._logger.isEnabledFor(logging.DEBUG)
+        return True
+
+
 class TargetSalesforceOut(Target):
     """Loads each stream into one Salesforce object through REST or Bulk API 2.0."""
 
@@ -50,7 +92,7 @@ class TargetSalesforceOut(Target):
     default_sink_class = RestSink
     # singer-sdk's msgspec reader parses input lines about three times faster than the
     # default json.loads reader, with the same values (floats as Decimal).
-    message_reader_class = MsgSpecReader
+    message_reader_class = LineNumberingReader
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Validate the settings (no network call), then prepare the shared runtime."""
@@ -63,6 +105,13 @@ class TargetSalesforceOut(Target):
         self.runtime.drain = self.drain_one
         self._stop_signal: int | None = None
         self._busy = False
+        self._versions_ignored: set[str] = set()
+        self._state_withheld = False
+        # singer-sdk drains every sink, then emits STATE, once its oldest buffered record is
+        # this old; its default is 5 minutes, too much work to re-send after a crash.
+        interval = float(self.config.get("state_interval_seconds") or 60)
+        self._MAX_RECORD_AGE_IN_MINUTES = interval / 60
+        self.logger.addFilter(_DrainChatterFilter(self.logger))
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
@@ -75,15 +124,32 @@ class TargetSalesforceOut(Target):
         for name in ("load_method", "batch_size_rows"):
             config_jsonschema["properties"].pop(name, None)
 
+    @classmethod
+    def print_about(cls, output_format: str | None = None) -> None:
+        """Plain ``--about`` describes each setting, as ``--format markdown`` does."""
+        if output_format:
+            super().print_about(output_format)
+        else:
+            print(about_text(cls._get_about_info()))
+
+    @classmethod
+    def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> ConfigInput:
+        """Read ``--config``; a file that cannot be used is reported by :meth:`invoke`."""
+        return config_input(value)
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
-        problems = cross_setting_problems(dict(self.config))
+        """One line per problem: secrets never echoed, misspelt names with the closest one."""
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        problems = config_problems(self._config, schema)
         if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems)
-        return errors + problems
+        return problems
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """REST or Bulk, per the stream's ``api`` setting."""
+        if is_connection_test(self.config, stream_name):
+            return ConnectionTestSink
         if stream_settings(dict(self.config), stream_name).api == "bulk":
             return BulkSink
         return RestSink
@@ -159,6 +225,26 @@ class TargetSalesforceOut(Target):
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
         self._at_boundary(super()._process_state_message, message_dict)
 
+    def _process_batch_message(self, message_dict: dict[str, Any]) -> None:
+        """BATCH: each record of the listed files takes the path of a RECORD message.
+
+        singer-sdk hands the files to ``Sink.process_batch_files``, whose records never reach
+        ``process_record``; here they are validated, mapped, counted and drained like any other.
+        """
+        for record_message in record_messages(message_dict):
+            self._process_record_message(record_message)
+
+    def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
+        """ACTIVATE_VERSION deletes nothing here: say so once per stream, not per message."""
+        stream = str(message_dict.get("stream"))
+        if stream not in self._versions_ignored:
+            self._versions_ignored.add(stream)
+            self.logger.warning(
+                "stream %r: ACTIVATE_VERSION ignored; records missing from the new version "
+                "are not deleted in Salesforce",
+                stream,
+            )
+
     def process_endofpipe(self) -> None:
         """The final drain is not cut by a first stop signal either."""
         self._busy = True
@@ -169,6 +255,19 @@ class TargetSalesforceOut(Target):
         if self._stop_signal is None:
             # Also when the target runs in-process (tests, `Target.listen`), not only via CLI.
             self.runtime.finish("succeeded")
+
+    def _write_state_message(self, state: dict[str, Any]) -> None:
+        """Emit STATE, except in a dry run: nothing was written, so nothing is confirmed.
+
+        Meltano saves whatever STATE a run emits; a dry run's would make the next real
+        run skip every record the dry run only looked at.
+        """
+        if self.runtime.dry_run:
+            if not self._state_withheld:
+                self._state_withheld = True
+                self.logger.info("dry run: no STATE is emitted (nothing was written)")
+            return
+        super()._write_state_message(state)
 
     def abort_open_jobs(self) -> None:
         """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
@@ -187,6 +286,9 @@ class TargetSalesforceOut(Target):
         file_input: IO[str] | None = None,
     ) -> None:
         """Run the target; end with the report, the summary table and the right exit code."""
+        if isinstance(config, ConfigInput) and config.problem is not None:
+            cls.logger.error("configuration: %s", config.problem)
+            sys.exit(EXIT_CONFIG)
         if about:
             super().invoke(about=about, about_format=about_format, config=config)
             return
@@ -194,28 +296,68 @@ class TargetSalesforceOut(Target):
 
         config = config or _ConfigInput()
         cls.print_version(print_fn=cls.logger.info)
-        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-        status = "failed"
+        try:
+            target = cls(
+                config=config.config, validate_config=True, parse_env_config=config.parse_env
+            )
+        except ConfigValidationError as exc:
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("configuration: %s", error)
+            sys.exit(EXIT_CONFIG)
+        except SalesforceOutError as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(EXIT_CONFIG)
+        sys.exit(target.run(file_input))
+
+    def run(self, file_input: IO[str] | None) -> int:
+        """Read the input and write it; end with the report and summary; return the exit code.
+
+        Every way out (success, rejections, an outage, bad input, a stop signal, a bug)
+        ends here, so the report and the summary always account for every record.
+        """
+        status, code = "failed", EXIT_FAILED
         try:
             try:
-                target.listen(file_input)
-                status = "succeeded"
+                self.listen(file_input)
+                # A first signal during the final drain lets it finish, but the run was
+                # still interrupted: the caller asked it to stop.
+                interrupted = self._stop_signal is not None
+                status, code = ("interrupted", EXIT_FAILED) if interrupted else ("succeeded", 0)
             except RunInterruptedError as exc:
-                target.runtime.report.errors.append(str(exc))
-                target.logger.warning("%s", exc)
+                self.runtime.report.errors.append(str(exc))
+                self.logger.warning("%s", exc)
                 if exc.hard:
                     raise
                 # Everything received is written (Bulk jobs waited for) before STATE.
-                target.process_endofpipe()
+                self.process_endofpipe()
                 status = "interrupted"
+            except SingerReadError as exc:
+                self.runtime.report.errors.append(str(exc))
+                self.logger.error("bad Singer input: %s", exc)
+                # The records before the bad line are written and accounted for.
+                status, code = "bad input", EXIT_BAD_INPUT
+                self._busy = True
+                try:
+                    super().process_endofpipe()
+                finally:
+                    self._busy = False
+        except (ConfigError, AuthenticationError, ConfigValidationError) as exc:
+            status, code = "failed", EXIT_CONFIG
+            self.runtime.report.errors.append(str(exc))
+            self.logger.error("%s", exc)
         except (SalesforceOutError, SingerSDKError, SingerReadError) as exc:
-            target.runtime.report.errors.append(str(exc))
-            target.logger.error("%s", exc)
+            status = "interrupted" if isinstance(exc, RunInterruptedError) else "failed"
+            self.runtime.report.errors.append(str(exc))
+            self.logger.error("%s", exc)
+        except Exception as exc:
+            # A defect of ours must still end with every record accounted for.
+            self.runtime.report.errors.append(f"{type(exc).__name__}: {exc}")
+            self.logger.error("unexpected error: %s: %s", type(exc).__name__, exc)
+            self.logger.debug("traceback", exc_info=exc)
         finally:
             if status != "succeeded":
-                target.abort_open_jobs()
-            report = target.runtime.finish(status)
+                self.abort_open_jobs()
+            report = self.runtime.finish(status)
             sys.stderr.write(summary_table(report) + "\n")
             sys.stderr.flush()
-        if status != "succeeded":
-            sys.exit(1)
+        return code

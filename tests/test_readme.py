@@ -12,11 +12,12 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from target_salesforce_out.settings import CONFIG_SCHEMA, cross_setting_problems
+from target_salesforce_out.settings import CONFIG_SCHEMA, config_problems, cross_setting_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS = set(CONFIG_SCHEMA["properties"])
+TARGET = Path(sys.executable).with_name("target-salesforce-out")
 
 
 def _blocks(language: str) -> list[str]:
@@ -123,3 +124,52 @@ def test_demo_runs_and_prints_the_report():
     assert "Run report" in result.stdout
     assert '"status": "succeeded"' in result.stdout
     assert "Contact records now in the emulator: 5" in result.stdout
+    # The demo says where its config is, and that its one rejection is on purpose.
+    assert "config: demo/config.json" in result.stdout
+    assert "one record built to be rejected: contact C-2005" in result.stdout
+    assert "contacts: INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in result.stdout
+    assert "contact `C-2005`" in README and "`demo/config.json`" in README
+
+
+def test_demo_config_is_valid():
+    config = json.loads((ROOT / "demo" / "config.json").read_text(encoding="utf-8"))
+    schema = json.loads(
+        subprocess.run(
+            [str(TARGET), "--about", "--format", "json"], capture_output=True, text=True, check=True
+        ).stdout
+    )["settings"]
+    assert config_problems(config, schema) == []
+
+
+def test_bare_commands_come_after_saying_how_to_reach_them():
+    """`target-salesforce-out` and `salesforce-emulator` are in .venv/bin, not on PATH."""
+    activate = README.index(". .venv/bin/activate")
+    command = re.compile(r"^ {4}(tap-anything \| )?(target-salesforce-out|salesforce-emulator)\b")
+    first_bare = min(README.index(line) for line in README.splitlines() if command.match(line))
+    assert activate < first_bare
+
+
+@pytest.mark.parametrize(
+    ("rule", "commands"),
+    [
+        pytest.param(
+            "meltano",
+            [
+                "-m venv .venv\n",
+                "pip install -q -e '.[dev]'",
+                "-m venv .venv-meltano",
+                "meltano install",
+            ],
+            id="meltano-builds-the-emulator-too",
+        ),
+        pytest.param("emulator", [".venv/bin/salesforce-emulator --port 8085"], id="emulator"),
+        pytest.param("demo", ["-m venv .venv\n", "demo/run_demo.py"], id="demo"),
+    ],
+)
+def test_each_readme_section_works_from_a_fresh_clone(rule, commands):
+    """What `make <rule>` runs when nothing is built yet (-B: as if every target were stale)."""
+    planned = subprocess.run(
+        ["make", "-n", "-B", rule], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for command in commands:
+        assert command in planned, planned

@@ -15,7 +15,9 @@ clients must correlate result rows by their columns, never by position (7.7).
 Fault hook of this module: a fault-plan rule ``{"match": {"path_contains": "/jobs/ingest"},
 "fail_job_after_rows": K}`` (optionally with ``"error_message"``) makes every matching job end
 ``Failed`` after its first K rows, leaving the rest as unprocessed records. The same can be set for
-all jobs with the ``fail_job_after_rows`` attribute.
+all jobs with the ``fail_job_after_rows`` attribute. A rule with ``"echo_as_parsed": true`` makes
+the result files of matching jobs echo typed cells as Salesforce says it does, "as parsed" rather
+than byte for byte (7.7): see :func:`_echo_cell`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import decimal
 import gzip
 import io
 import json
@@ -156,6 +159,7 @@ class _Job:
     worker_done: threading.Event = field(default_factory=threading.Event)
     fail_after: int | None = None
     fail_message: str = _DEFAULT_FAIL_MESSAGE
+    echo_as_parsed: bool = False
     success_file: IO[bytes] | None = None
     failed_file: IO[bytes] | None = None
 
@@ -554,6 +558,7 @@ class BulkIngest:
                 job.closed_at = time.monotonic()
                 job.system_modstamp = _now_text()
                 job.fail_after, job.fail_message = self._job_failure(job)
+                job.echo_as_parsed = self._echo_rule(job)
                 self._queue.put(job)
             else:
                 if visible in TERMINAL:
@@ -577,6 +582,11 @@ class BulkIngest:
                 message = str(raw.get("error_message") or _DEFAULT_FAIL_MESSAGE)
                 return int(raw["fail_job_after_rows"]), message
         return self.fail_job_after_rows, _DEFAULT_FAIL_MESSAGE
+
+    def _echo_rule(self, job: _Job) -> bool:
+        """Whether an ``echo_as_parsed`` rule covers this job (matched like the rule above)."""
+        rules = self.faults.rules if self.faults is not None else []
+        return any(r.raw.get("echo_as_parsed") and r.matches("PUT", job.upload_path) for r in rules)
 
     def _delete(self, job: _Job, pretty: bool) -> Response:
         with self._lock:
@@ -803,7 +813,8 @@ class BulkIngest:
             chunk_failed = 0
             for index, row in enumerate(chunk):
                 cells = row if len(row) == width else (row + [""] * width)[:width]
-                echo = delimiter.join(_quote(c) for c in cells)
+                shown = map(_echo_cell, columns, cells) if job.echo_as_parsed else cells
+                echo = delimiter.join(_quote(c) for c in shown)
                 result = by_index.get(index)
                 if result is not None and result.success:
                     inserted = job.operation == "insert" or (
@@ -942,6 +953,47 @@ def _record(columns: list[_Column | None], row: list[str]) -> dict[str, Any]:
         nested[column.nested] = parse_text_value(column.field, cell)
         record[column.key] = nested
     return record
+
+
+def _java_double(value: float) -> str:
+    """``Double.toString``: plain from 10^-3 up to 10^7, else ``d.dddE±n``; always a ``.``."""
+    if value == 0:
+        return "0.0"
+    text = repr(float(value))
+    if 1e-3 <= abs(value) < 1e7:
+        return text  # Python's shortest repr is plain, with a ".", in this range too
+    # The shortest repr's digits as d.ddd and its exponent n.
+    shortest = decimal.Decimal(text)
+    digits = "".join(map(str, shortest.as_tuple().digits)).rstrip("0") or "0"
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{shortest.adjusted()}"
+
+
+def _echo_cell(column: _Column | None, cell: str) -> str:
+    """A typed cell as parsed and rendered again (``echo_as_parsed``); text as uploaded.
+
+    Numbers come back as Java doubles (``100`` -> ``100.0``, ``912260031`` -> ``9.12260031E8``,
+    the example of 7.7), booleans upper-case, datetimes in UTC with ``+0000``, ids with 18
+    characters and ``#N/A`` empty. Cells that do not parse are echoed as uploaded.
+    """
+    if column is None or cell == "":
+        return cell
+    if cell == "#N/A":
+        return ""
+    ftype = column.field.type
+    try:
+        value = parse_text_value(column.field, cell)
+    except RecordErrorException:
+        return cell
+    if ftype in ("int", "long", "double", "currency", "percent"):
+        return _java_double(float(value))
+    if ftype == "boolean":
+        return "TRUE" if value else "FALSE"
+    if ftype == "datetime":
+        return str(value).replace("Z", "+0000")
+    if ftype in ("id", "reference"):
+        return ids.normalize(cell) or cell
+    return cell
 
 
 def _row_id(columns: list[_Column | None], cells: list[str]) -> str:

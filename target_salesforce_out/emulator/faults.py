@@ -5,12 +5,20 @@ A plan is a JSON list of rules (interface.md "The emulator"); each rule has ``ma
 
 * ``status`` (with optional ``on_calls``): answer with Salesforce's error body for that status;
 * ``drop_connection`` (with optional ``on_calls``): close the socket without answering;
+* ``lose_answer`` (with optional ``on_calls``): carry the request out (save the records, store
+  the upload, change the job's state), then close the socket without answering: the answer is
+  lost, not the request;
+* ``cut_answer_after_bytes`` (with optional ``on_calls``): answer, announcing the whole body's
+  ``Content-Length``, but close the socket after that many bytes of the body;
 * ``latency_ms`` (with optional ``on_calls``): wait before answering;
 * ``expire_token`` (with optional ``on_calls``): invalidate every access token first, so the call
   gets 401 ``INVALID_SESSION_ID``;
 * ``record_error`` (with ``every_nth_record``, ``first_attempts``, optional ``message``): inside
   Collections calls and Bulk jobs, every n-th distinct record fails its first attempts;
-* ``fail_job_after_rows`` (with optional ``error_message``): read by the Bulk module.
+* ``fail_job_after_rows`` (with optional ``error_message``): read by the Bulk module;
+* ``echo_as_parsed`` (``true``): read by the Bulk module: result files echo typed cells as
+  parsed values rendered anew (numbers as Java doubles such as ``1.0E2``, booleans upper-case,
+  datetimes with ``+0000``, ids with 18 characters, ``#N/A`` as empty) instead of as uploaded.
 
 ``on_calls`` lists 1-based numbers counted over the requests that match the rule; without it the
 effect applies to every matching request.
@@ -25,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecordError
+from .wire import Response
 
 # Messages of salesforce-api.md 8.2 / 8.3 for record-level faults.
 RECORD_MESSAGES = {
@@ -39,8 +48,16 @@ RECORD_MESSAGES = {
     "INSUFFICIENT_ACCESS_OR_READONLY": "insufficient access rights on object id",
 }
 FAULT_STATUSES = frozenset({401, 403, 420, 500, 502, 503, 504})
-_EFFECTS = ("status", "drop_connection", "latency_ms", "expire_token", "record_error")
-_BULK_EFFECTS = ("fail_job_after_rows",)
+_EFFECTS = (
+    "status",
+    "drop_connection",
+    "lose_answer",
+    "cut_answer_after_bytes",
+    "latency_ms",
+    "expire_token",
+    "record_error",
+)
+_BULK_EFFECTS = ("fail_job_after_rows", "echo_as_parsed")
 _KEYS = frozenset(
     {
         "match",
@@ -91,8 +108,31 @@ class RequestFaults:
     status: int | None = None
     body: str | None = None
     drop_connection: bool = False
+    lose_answer: bool = False
+    cut_after_bytes: int | None = None
     latency_ms: float = 0.0
     expire_token: bool = False
+
+    def after(self, response: Response) -> Response | None:
+        """The answer to send for a request carried out: None drops it, or it is cut."""
+        if self.lose_answer:
+            return None
+        if self.cut_after_bytes is None:
+            return response
+        status, headers, payload = response
+        return status, headers, CutBody(payload, self.cut_after_bytes)
+
+
+class CutBody(bytes):
+    """A body of which only the first ``cut_at`` bytes are sent before the socket closes."""
+
+    cut_at: int
+
+    def __new__(cls, payload: bytes, cut_at: int) -> CutBody:
+        """Wrap ``payload``."""
+        body = super().__new__(cls, payload)
+        body.cut_at = cut_at
+        return body
 
 
 class FaultPlan:
@@ -121,7 +161,7 @@ class FaultPlan:
         with self._lock:
             for rule in self.rules:
                 raw = rule.raw
-                if "record_error" in raw or "fail_job_after_rows" in raw:
+                if "record_error" in raw or any(k in raw for k in _BULK_EFFECTS):
                     continue
                 if not rule.matches(method, path):
                     continue
@@ -134,6 +174,10 @@ class FaultPlan:
                     out.body = raw.get("body")
                 if raw.get("drop_connection"):
                     out.drop_connection = True
+                if raw.get("lose_answer"):
+                    out.lose_answer = True
+                if "cut_answer_after_bytes" in raw and out.cut_after_bytes is None:
+                    out.cut_after_bytes = int(raw["cut_answer_after_bytes"])
                 if raw.get("expire_token"):
                     out.expire_token = True
                 out.latency_ms += float(raw.get("latency_ms", 0))
@@ -204,6 +248,15 @@ def _validate(number: int, rule: Any) -> FaultRule:
         raise FaultPlanError(f"{where}: status must be one of {sorted(FAULT_STATUSES)}")
     if "body" in rule and rule["body"] not in {"json", "html", "empty"}:
         raise FaultPlanError(f'{where}: "body" must be "json", "html" or "empty"')
+    for flag in ("lose_answer", "echo_as_parsed"):
+        if flag in rule and rule[flag] is not True:
+            raise FaultPlanError(f'{where}: "{flag}" must be true')
+    if "cut_answer_after_bytes" in rule and not (
+        isinstance(rule["cut_answer_after_bytes"], int)
+        and not isinstance(rule["cut_answer_after_bytes"], bool)
+        and rule["cut_answer_after_bytes"] >= 0
+    ):
+        raise FaultPlanError(f'{where}: "cut_answer_after_bytes" must be a non-negative integer')
     if "latency_ms" in rule and not (
         isinstance(rule["latency_ms"], int | float) and rule["latency_ms"] >= 0
     ):

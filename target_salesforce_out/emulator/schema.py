@@ -661,7 +661,12 @@ def load_schema(
             if not isinstance(spec, dict):
                 raise SchemaError(f"object {name}: must be a JSON object")
             specs[name.lower()] = {"name": name, **spec}
-    if person_accounts and "account" in specs:
+    declared_person_types = any(
+        rt.get("isPersonType") for rt in specs.get("account", {}).get("recordTypes", [])
+    )
+    if person_accounts and "account" in specs and not declared_person_types:
+        # Metadata that declares its own person record types (as a recorded org's describe
+        # may, e.g. one DeveloperName listed twice) keeps them.
         account = dict(specs["account"])
         account["recordTypes"] = [
             {"developerName": "Business_Account", "name": "Business Account", "default": True},

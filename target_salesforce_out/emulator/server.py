@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .bulk import BulkIngest
-from .faults import FaultPlan, fault_response, load_fault_plan
+from .faults import CutBody, FaultPlan, fault_response, load_fault_plan
 from .oauth import TokenService, load_public_key
 from .rest import DataContext, api_versions, handle_data, supported_version
 from .schema import load_schema
@@ -193,7 +193,7 @@ class App:
             return json_response(200, api_versions())
         if not path.startswith(DATA_PREFIX + "/v"):
             return not_found()
-        return self._data(method, path, query, headers, body, entry)
+        return faults.after(self._data(method, path, query, headers, body, entry))
 
     def _data(
         self,
@@ -373,8 +373,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        cut = payload.cut_at if isinstance(payload, CutBody) else None
         if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+            self.wfile.write(payload if cut is None else payload[:cut])
+        if cut is not None:
+            self.close_connection = True  # the rest of the body never comes
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

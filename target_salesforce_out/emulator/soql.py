@@ -2,7 +2,8 @@ r"""SOQL for the emulator: tokenizer, parser and evaluator (salesforce-api.md se
 
 Supports the subset of 6.7: a SELECT list of fields (with child-to-parent paths such as
 ``Account.External_Id__c``) or ``COUNT()``, one FROM object, WHERE with comparison, IN / NOT IN,
-LIKE, INCLUDES / EXCLUDES, AND / OR / NOT and parentheses, ORDER BY with ASC / DESC and
+LIKE, INCLUDES / EXCLUDES, AND / OR / NOT and parentheses, typed literals (quoted text and ids;
+bare numbers, booleans, ``null``, dates, datetimes and times), ORDER BY with ASC / DESC and
 NULLS FIRST / LAST, LIMIT and OFFSET. Errors carry Salesforce's ``errorCode`` and the message layout
 ``\n{query}\n{caret}\nERROR at Row:R:Column:C\n{text}`` of 2.3 / 6.3.
 
@@ -116,6 +117,7 @@ _TOKEN_RE = re.compile(
      (?P<ws>\s+)
     |(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))
     |(?P<date>\d{4}-\d{2}-\d{2})
+    |(?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2}))
     |(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
     |(?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::\d+)?)
     |(?P<op>!=|<>|<=|>=|=|<|>)
@@ -297,6 +299,20 @@ def _dt_key(value: str) -> str:
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed.isoformat(timespec="milliseconds")
+
+
+def _time_key(value: str) -> str:
+    """Normalise a time to ``HH:MM:SS.mmm``.
+
+    A time literal is the time part of a dateTime literal, with ``Z`` or an offset. The org
+    keeps a time field's clock time as given, with a ``Z`` that does not mean UTC (Salesforce
+    Help, "Considerations for the Time Custom Field Type"), so the offset is not applied.
+    """
+    clock = value[:-1] if value.endswith("Z") else value
+    if len(clock) > 8 and clock[-6] in "+-":
+        clock = clock[:-6]
+    parsed = dt.time.fromisoformat(clock)
     return parsed.isoformat(timespec="milliseconds")
 
 
@@ -712,8 +728,10 @@ class _Parser:
             label, quoted = "date", False
         elif ftype == "datetime":
             label, quoted = "dateTime", False
+        elif ftype == "time":
+            label, quoted = "time", False
         else:
-            return  # time, base64, ...: no literal checks
+            return  # base64, ...: no literal checks
         if expected_kind == label or (expected_kind == "string" and label == "id"):
             return
         enclosed = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
@@ -764,6 +782,12 @@ class _Parser:
                 return _dt_key(tok.text)
             except ValueError:
                 raise self.unexpected(tok) from None
+        if tok.kind == "time":
+            self.check_type(path, tok, "time")
+            try:
+                return _time_key(tok.text)
+            except ValueError:
+                raise self.unexpected(tok) from None
         if tok.kind == "ident":
             span = _date_range(tok.text, self.today)
             if span is None:
@@ -785,6 +809,8 @@ class _Parser:
             return lambda v: v
         if ftype == "datetime":
             return lambda v: _dt_key(v) if isinstance(v, str) else v
+        if ftype == "time":
+            return lambda v: _time_key(v) if isinstance(v, str) else v
         if ftype == "boolean":
             return bool
         return lambda v: v

@@ -34,7 +34,9 @@ def format_datetime(moment: dt.datetime) -> str:
         e.g. ``2021-11-06T17:38:40.000+0000``.
     """
     utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+    # Four-digit year: strftime("%Y") writes 999 for the year 999 on glibc.
+    millis = f"{utc.microsecond // 1000:03d}"
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + millis + "+0000"
 
 
 def now_text() -> str:

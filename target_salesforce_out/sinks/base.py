@@ -7,6 +7,7 @@ the run's outcome (``on_record_error``) is decided once per batch.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,17 @@ from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import BatchSink
 
 from target_salesforce_out.errors import ConfigError, ErrorDetail, RecordsFailedError
+from target_salesforce_out.ids import id_problem, to18
 from target_salesforce_out.mapping import RecordMapper, RecordRejectedError
+from target_salesforce_out.reporting import NOT_SENT
 from target_salesforce_out.settings import stream_settings
 from target_salesforce_out.soql import find_ids, key_of, query_all, quote
 from target_salesforce_out.validation import RecordValidator
 
 if TYPE_CHECKING:
     from target_salesforce_out.runtime import Runtime
+
+LOGGER = logging.getLogger("target_salesforce_out")
 
 # A record that failed a check before it reached process_record carries its error here.
 _REJECTION = "__target_salesforce_out_rejection__"
@@ -67,6 +72,9 @@ class SalesforceSink(BatchSink):
         self._datelike_schema = {"properties": self._datelike}
         self._failures_lock = threading.Lock()
         self._batch_failures = 0
+        # Records converted but without an outcome yet, by identity (see account_unfinished).
+        self._outstanding: dict[int, dict[str, Any]] = {}
+        self._flushing = False
         stats = self._stats = self.runtime.report.stream(stream_name)
         stats.sobject, stats.api, stats.operation = (
             self.obj.name,
@@ -88,16 +96,28 @@ class SalesforceSink(BatchSink):
             raise ConfigError(f"stream {self.stream_name!r}: {obj.name} does not allow {op}")
 
     def _set_record_type(self) -> None:
-        """Resolve ``record_type`` (or the person account record type) to an id, once."""
+        """Resolve ``record_type`` (or the person account record type) to an id, once.
+
+        ``record_type`` may be a DeveloperName, a Name or an Id (15 or 18 characters).
+        Candidates that share one DeveloperName are one record type as far as a user can
+        tell (a real org's describe has listed its person account type twice that way), so
+        the first by Id is taken; candidates that differ must be told apart by a setting.
+        """
         wanted, person = self.settings.record_type, self.settings.person_account
         if not wanted and not person:
             return
         # The only literal goes through quote().
         where = f"WHERE SobjectType = {quote(self.obj.name)} AND IsActive = true"
         soql = "SELECT Id, DeveloperName, Name, IsPersonType FROM RecordType " + where  # noqa: S608
-        rows = query_all(self.runtime.client, soql)
+        rows = sorted(query_all(self.runtime.client, soql), key=lambda r: str(r.get("Id")))
         if wanted:
-            rows = [r for r in rows if wanted in (r.get("DeveloperName"), r.get("Name"))]
+            wanted_id = to18(wanted) if id_problem(wanted) is None else None
+            rows = [
+                r
+                for r in rows
+                if wanted in (r.get("DeveloperName"), r.get("Name"))
+                or (wanted_id is not None and to18(str(r.get("Id"))) == wanted_id)
+            ]
         if person:
             rows = [r for r in rows if r.get("IsPersonType")]
         kind = "person account record type" if person else "record type"
@@ -106,20 +126,45 @@ class SalesforceSink(BatchSink):
             raise ConfigError(
                 f"stream {self.stream_name!r}: no active {kind}{named} on {self.obj.name}"
             )
-        if len(rows) > 1:
-            names = ", ".join(str(r.get("DeveloperName")) for r in rows)
+        if len({r.get("DeveloperName") for r in rows}) > 1:
+            shown = "; ".join(
+                f"Name {r.get('Name')!r}, DeveloperName {r.get('DeveloperName')}, Id {r.get('Id')}"
+                for r in rows
+            )
             raise ConfigError(
-                f"stream {self.stream_name!r}: several {kind}s match ({names}); set record_type"
+                f"stream {self.stream_name!r}: several {kind}s match ({shown}); set record_type "
+                "to the DeveloperName or Id of the one to use"
+            )
+        if len(rows) > 1:
+            LOGGER.info(
+                "stream %r: %d active %ss share DeveloperName %s; using Id %s",
+                self.stream_name,
+                len(rows),
+                kind,
+                rows[0].get("DeveloperName"),
+                rows[0]["Id"],
             )
         self.mapper.constants["RecordTypeId"] = rows[0]["Id"]
 
     def flush_parents(self) -> None:
-        """Write pending records of streams this one references, so lookups find them."""
-        for sink in self.runtime.active_sinks():
-            if sink is not self and sink.obj.name.lower() in self.parents:
+        """Write pending records of streams this one references, so lookups find them.
+
+        Streams that reference each other (Account's primary Contact, Contact's Account)
+        would flush each other without end; a parent that is itself flushing its parents
+        further up the call stack is in such a cycle with this stream and is skipped.
+        """
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            for sink in self.runtime.active_sinks():
+                if sink is self or sink.obj.name.lower() not in self.parents or sink._flushing:
+                    continue
                 if sink.current_size:
                     self.runtime.drain(sink)
                 sink.wait_for_jobs()  # a drained batch's calls may still be running
+        finally:
+            self._flushing = False
 
     # singer-sdk hooks ------------------------------------------------------------------
 
@@ -129,7 +174,9 @@ class SalesforceSink(BatchSink):
         singer-sdk keeps it as ``_validator``; :meth:`_validate_and_parse` calls it so that
         an invalid record is dead-lettered instead of ending the run.
         """
-        return RecordValidator(self.schema) if self.validate_schema else None
+        if not self.validate_schema:
+            return None
+        return RecordValidator(self.schema, stream=self.stream_name)
 
     def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
         validator = self._validator
@@ -155,9 +202,36 @@ class SalesforceSink(BatchSink):
                 return record
         try:
             self._parse_timestamps_in_record(record, self.schema, self.datetime_error_treatment)
-        except Exception as exc:
-            record[_REJECTION] = ErrorDetail("INVALID_RECORD", f"bad date or time: {exc}")
+        except Exception:
+            record[_REJECTION] = self._bad_datelike(record)
         return record
+
+    def _bad_datelike(self, record: dict[str, Any]) -> ErrorDetail:
+        """Which date-like property could not be read, and the form it should have."""
+        expected = {
+            "date": "YYYY-MM-DD, e.g. 2024-01-31",
+            "time": "HH:MM:SS, e.g. 13:45:00",
+            "date-time": "ISO 8601, e.g. 2024-01-31T13:45:00Z or 2024-01-31T13:45:00+02:00",
+        }
+        for prop, prop_schema in self._datelike.items():
+            value = record.get(prop)
+            if value is None:
+                continue
+            try:
+                super()._parse_timestamps_in_record(
+                    {prop: value},
+                    {"properties": {prop: prop_schema}},
+                    self.datetime_error_treatment,
+                )
+            except Exception:
+                kind = get_datelike_property_type(prop_schema) or "date-time"
+                return ErrorDetail(
+                    "INVALID_RECORD",
+                    f"property {prop!r}: not a {kind}: {value!r} (expected "
+                    f"{expected.get(kind, expected['date-time'])})",
+                    tuple(self._field_names(prop)),
+                )
+        return ErrorDetail("INVALID_RECORD", "a date or time value could not be read")
 
     def _parse_timestamps_in_record(
         self,
@@ -195,8 +269,21 @@ class SalesforceSink(BatchSink):
             if k not in self._schema_properties and v is not None and not k.startswith("_sdc_")
         ]
 
+    @property
+    def _needs_key(self) -> bool:
+        """Whether every record must carry a key value (upsert by Id without one creates)."""
+        key = self.mapper.key_column
+        op = self.settings.operation
+        return key is not None and (
+            op not in {"insert", "upsert"} or (op == "upsert" and key.name != "Id")
+        )
+
     def _singer_validate_message(self, record: dict[str, Any]) -> None:
-        missing = [k for k in self.key_properties if k not in record]
+        # The key field's own property is checked after conversion, with the same message
+        # for absent, null and empty values (see process_record).
+        key = self.mapper.key_column
+        own = key.prop if key is not None and self._needs_key else None
+        missing = [k for k in self.key_properties if k not in record and k != own]
         if missing and _REJECTION not in record:
             record[_REJECTION] = ErrorDetail(
                 "INVALID_RECORD", f"key properties missing from the record: {', '.join(missing)}"
@@ -229,6 +316,14 @@ class SalesforceSink(BatchSink):
         except RecordRejectedError as exc:
             self.reject(record, exc.detail, source="target")
             return
+        key = self.mapper.key_column
+        if key is not None and self._needs_key and prepared.get(key.name) in (None, ""):
+            # Checked here, before any call: Salesforce would answer without naming the record.
+            self.reject(record, self.no_key(key.name, record), source="target")
+            return
+        if self.tracks_in_memory:
+            with self._failures_lock:
+                self._outstanding[id(record)] = record
         context.setdefault("items", []).append((record, prepared))
 
     def process_batch(self, context: dict[str, Any]) -> None:
@@ -238,6 +333,8 @@ class SalesforceSink(BatchSink):
         if items:
             if self.runtime.dry_run:
                 self.dry_run_batch(items)
+                for record, _ in items:
+                    self.settle(record)  # counted as would-be, or rejected
             else:
                 self.write_batch(items)
         self.raise_for_failures()
@@ -259,6 +356,37 @@ class SalesforceSink(BatchSink):
     def wait_for_jobs(self) -> None:
         """Wait for the calls of this sink still running (none here; see the subclasses)."""
 
+    # Whether converted records wait in memory until their outcome (REST batches do; Bulk
+    # rows wait in job files on disk and are accounted for by the Bulk sink).
+    tracks_in_memory = True
+
+    def confirm(self, record: dict[str, Any], outcome: str, salesforce_id: str | None) -> None:
+        """Salesforce wrote ``record`` (``created``/``updated``/``deleted``): count and list it."""
+        self.runtime.report.succeed(
+            self.stream_name, outcome, self.mapper.key_values(record), salesforce_id
+        )
+        self.settle(record)
+
+    def settle(self, record: dict[str, Any]) -> None:
+        """``record`` has its outcome (written, counted or rejected)."""
+        with self._failures_lock:
+            self._outstanding.pop(id(record), None)
+
+    def account_unfinished(self) -> None:
+        """Dead-letter every record that has no outcome, as never sent.
+
+        Called once the run has stopped and no call is running any more: records still
+        buffered, in calls that were cancelled, or in rounds never started. Without this a
+        failed run would leave records neither written nor reported.
+        """
+        with self._failures_lock:
+            records = list(self._outstanding.values())
+        for record in records:
+            detail = ErrorDetail(
+                NOT_SENT, self.message(record, "the run stopped before this record was sent")
+            )
+            self.reject(record, detail, source="target")
+
     # shared by the sinks -----------------------------------------------------------------
 
     def key_name(self) -> str | None:
@@ -270,27 +398,48 @@ class SalesforceSink(BatchSink):
         """A rejection message naming the stream and the record's key."""
         return f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: {text}"
 
-    def no_key(self, key: str) -> ErrorDetail:
-        """The rejection of a record that has no value for its key field."""
+    def no_key(self, key: str, record: dict[str, Any] | None = None) -> ErrorDetail:
+        """The rejection of a record that has no value for its key field.
+
+        One message whether the property is absent, null or empty text, so the same
+        mistake reads the same way in every dead-letter line.
+        """
+        column = self.mapper.key_column
+        prop = f" (property {column.prop!r} is absent, null or empty)" if column else ""
+        where = f", record {self.mapper.describe_key(record)}" if record is not None else ""
         return ErrorDetail(
-            "MISSING_KEY", f"stream {self.stream_name!r}: the record has no value for {key}", (key,)
+            "MISSING_KEY",
+            f"stream {self.stream_name!r}{where}: no value for the key field {key}{prop}",
+            (key,),
         )
 
+    def key_type(self, key: str) -> str:
+        """Describe type of the key field ``key``: how its values are compared (see key_of)."""
+        field = self.obj.field(key)
+        return field.type if field is not None else "string"
+
     def existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
-        """Ids of the org's records holding each item's ``key`` value (one query per chunk)."""
+        """Ids of the org's records holding each item's ``key`` value (one query per chunk).
+
+        Keyed by :func:`key_of` with the field's type, so an external id ``5`` finds the
+        record whose number field holds ``5.0``.
+        """
         values = [fields[key] for _, fields in items if fields.get(key) is not None]
-        return find_ids(self.runtime.client, self.obj.name, key, values) if values else {}
+        if not values:
+            return {}
+        return find_ids(self.runtime.client, self.obj.name, key, values, self.key_type(key))
 
     def with_ids(self, items: list[Item], key: str) -> list[Item]:
         """Give each item the Id of the one record holding its ``key`` value, or reject it."""
         found = self.existing(items, key)
+        key_type = self.key_type(key)
         ready: list[Item] = []
         for record, fields in items:
             value = fields.get(key)
             if value is None:
-                self.reject(record, self.no_key(key), source="target")
+                self.reject(record, self.no_key(key, record), source="target")
                 continue
-            ids = found.get(key_of(value))
+            ids = found.get(key_of(value, key_type) or "")
             if not ids:
                 text = f"no {self.obj.name} has {key}={value!r}"
                 detail = ErrorDetail("NOT_FOUND", self.message(record, text), (key,))
@@ -329,10 +478,12 @@ class SalesforceSink(BatchSink):
             source=source,
             sobject=self.obj.name,
             operation=self.settings.operation,
+            key=self.mapper.describe_key(record),
             job_id=job_id,
         )
         with self._failures_lock:
             self._batch_failures += 1
+            self._outstanding.pop(id(record), None)
 
 
 def _is_datelike(prop: Any) -> bool:

@@ -10,8 +10,11 @@ holding a key that an unfinished job also holds waits for that job first, so the
 a key lands last.
 
 Each job: create, upload, close, poll with backoff, then read successfulResults, failedResults
-and unprocessedrecords, match every result row to its input record, count, dead-letter the
-failures with the job id, and dead-letter any input row that no result mentions. Rows that
+and unprocessedrecords, match every result row to its input record (by the key column, or by
+every cell: see :mod:`.bulk_csv`), count, dead-letter the failures with the job id, and
+dead-letter any input row that no result mentions. An answer lost on the upload or the close is
+settled from the job's state, and a download cut off is fetched again (see :mod:`.bulk_job`);
+neither aborts the job. Rows that
 failed with a transient error (a row lock) go again in a new job, a bounded number of times.
 Finished jobs are not deleted: that would cost one more call per job, and keeping them lets
 the job ids in the report be looked up in Setup until Salesforce purges them after 7 days.
@@ -42,7 +45,7 @@ from target_salesforce_out.errors import (
     RecordsFailedError,
     SalesforceOutError,
 )
-from target_salesforce_out.reporting import RECORD_ENCODER
+from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, RECORD_ENCODER
 from target_salesforce_out.sinks import bulk_job
 from target_salesforce_out.sinks.base import Item, SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import (
@@ -51,7 +54,7 @@ from target_salesforce_out.sinks.bulk_csv import (
     JobFile,
     RowFormat,
     UnsendableValueError,
-    is_numeric_type,
+    column_kind,
     parse_sf_error,
 )
 from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_SECONDS, is_retryable
@@ -90,13 +93,16 @@ def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 class BulkSink(SalesforceSink):
     """Loads a stream through Bulk API 2.0 ingest jobs."""
 
-    # Raw CSV bytes per job: the upload limit is 150 MB after base64, about 100 MB raw (7.3).
+    # Raw CSV bytes per job: the upload limit is 150 MB after base64, about 100 MB raw (Bulk API 2.0
+    # Developer Guide, Upload Job Data).
     max_job_bytes: ClassVar[int] = 90_000_000
     # Records per SOQL lookup when update/delete rows need their Id found by external id.
     lookup_rows: ClassVar[int] = 2_000
     poll_first_seconds: ClassVar[float] = 0.2
     poll_max_seconds: ClassVar[float] = 10.0
     job_timeout_seconds: ClassVar[float] = 6 * 3600.0
+    # Rows wait in job files on disk, not in memory (see account_unfinished).
+    tracks_in_memory = False
 
     def __init__(
         self,
@@ -140,6 +146,8 @@ class BulkSink(SalesforceSink):
         self._open_jobs: set[str] = set()
         self._abort_refused: set[str] = set()
         self._stop = threading.Event()
+        # Job files handed to the pool whose rows are not all accounted for yet, by seq.
+        self._unsettled: dict[int, JobFile] = {}
 
     # -- setup -------------------------------------------------------------------------
 
@@ -154,7 +162,7 @@ class BulkSink(SalesforceSink):
     def _row_format(self) -> RowFormat:
         columns = self.mapper.columns
         if self._operation in {"delete", "hardDelete"}:
-            return RowFormat(("Id",), key="Id", key_is_id=True)
+            return RowFormat(("Id",), key="Id", kinds=("id",))
         header = [c.name for c in columns]
         if self._operation == "update" and "Id" not in header:
             header.append("Id")  # resolved from the external id before the row is written
@@ -166,20 +174,10 @@ class BulkSink(SalesforceSink):
         key = "Id" if self._operation == "update" else self._external_id
         if self._operation == "upsert" and key is None:
             key = "Id"
-        key_field = next((c.field for c in columns if c.name == key), None)
-        text = tuple(
-            i
-            for i, c in enumerate(columns)
-            if (c.parent_field or c.field).is_text and (c.parent_field or c.field).type != "id"
-        )
-        return RowFormat(
-            tuple(header),
-            aliases,
-            key=key,
-            key_is_id=key == "Id",
-            key_is_number=key_field is not None and is_numeric_type(key_field.type),
-            text_columns=text,
-        )
+        # A relationship column holds the parent's field (its external id), compared as such.
+        kinds = [column_kind((c.parent_field or c.field).type) for c in columns]
+        kinds += ["id"] * (len(header) - len(kinds))
+        return RowFormat(tuple(header), aliases, key=key, kinds=tuple(kinds))
 
     # -- singer-sdk hooks ------------------------------------------------------------------
 
@@ -236,7 +234,13 @@ class BulkSink(SalesforceSink):
     def write_batch(self, items: list[Item]) -> None:
         """Write ``items`` to job files (update/delete rows get their Id found first)."""
         if self._lookup_key is not None:
-            items = self.with_ids(items, self._lookup_key)
+            try:
+                items = self.with_ids(items, self._lookup_key)
+            except BaseException:
+                # The lookup failed before any row was decided: they stay pending, and
+                # account_unfinished reports them if the run ends here.
+                self._pending = items + self._pending
+                raise
         for record, fields in items:
             self._add(record, fields)
 
@@ -314,9 +318,14 @@ class BulkSink(SalesforceSink):
         except UnsendableValueError as exc:
             self.reject(record, self._unsendable(record, exc.column), source="target")
             return None
-        if fmt.key is not None and fmt.key_value(cells) is None and self._key_required():
-            self.reject(record, self.no_key(fmt.key), source="target")
-            return None
+        if fmt.key_index is not None and fmt.key_value(cells) is None:
+            if self._key_required():
+                self.reject(record, self.no_key(fmt.key or "", record), source="target")
+                return None
+            # Upsert by Id without an Id: a new record, as a Collections upsert of a record
+            # with no Id. The cell is left empty (no value) rather than #N/A, which would ask
+            # Salesforce to set the matching field itself to null.
+            cells[fmt.key_index] = ""
         size = sum(len(c) for c in cells)
         if size > MAX_RECORD_CHARS:
             text = f"{size} characters; Bulk API takes at most {MAX_RECORD_CHARS} per record"
@@ -410,8 +419,9 @@ class BulkSink(SalesforceSink):
             return
         if self._keys is not None:
             self._keys.commit()
+        with self._lock:
+            self._unsettled[job.seq] = job  # from here on, account_unfinished answers for it
         if self._stop.is_set():
-            job.remove()
             raise bulk_job.BulkJobAbortedError(
                 "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
             )
@@ -435,10 +445,17 @@ class BulkSink(SalesforceSink):
 
     def _run_job(self, job: JobFile, attempt: int) -> None:
         """Load one job file and account for each of its rows; retry transient row failures."""
+        with self._lock:
+            self._unsettled[job.seq] = job
         try:
             outcome = self._load(job, attempt)
+        except BaseException as exc:
+            self._settle_job(job, str(exc))
+            raise
         finally:
             job.remove()
+            with self._lock:
+                self._unsettled.pop(job.seq, None)
         retry, failed, info = outcome
         if info.get("state") == "Failed":
             message = str(info.get("errorMessage") or "no errorMessage given")
@@ -453,6 +470,7 @@ class BulkSink(SalesforceSink):
             self.runtime.report.add(self.stream_name, retried=retry.rows)
             delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
             if self._stop.wait(random.uniform(delay / 2, delay)):
+                self._settle_job(retry, "the run stopped before they were sent again")
                 retry.remove()
                 raise bulk_job.BulkJobAbortedError(
                     "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
@@ -477,10 +495,16 @@ class BulkSink(SalesforceSink):
                 raise bulk_job.BulkJobAbortedError(
                     job_id, "Aborted", "", f"Bulk job {job_id} aborted: the run is stopping"
                 )
-            bulk_job.upload(client, job_id, job.csv_path)
+            # A lost answer to the upload or the close is settled from the job's state, not
+            # by aborting the job (see bulk_job).
+            state = bulk_job.upload(client, job_id, job.csv_path)
             if attempt == 0:
                 self.runtime.report.add(self.stream_name, sent=job.rows)
-            bulk_job.set_state(client, job_id, "UploadComplete")
+            # From the close on, Salesforce may process the rows whatever happens to us.
+            job.closed = True
+            if state == "Open":
+                bulk_job.close(client, job_id)
+            self.runtime.report.set_job_state(self.stream_name, job_id, "UploadComplete")
             info = bulk_job.wait_for_terminal(
                 client,
                 job_id,
@@ -488,6 +512,9 @@ class BulkSink(SalesforceSink):
                 first_delay=self.poll_first_seconds,
                 max_delay=self.poll_max_seconds,
                 timeout=self.job_timeout_seconds,
+                on_state=lambda state: self.runtime.report.set_job_state(
+                    self.stream_name, job_id, state
+                ),
             )
         except bulk_job.BulkJobError as exc:
             with self._lock:
@@ -504,6 +531,7 @@ class BulkSink(SalesforceSink):
         finally:
             with self._lock:
                 self._open_jobs.discard(job_id)
+            self.runtime.report.forget_job(self.stream_name, job_id)
         if info.get("state") == "Aborted":
             self._record_job(job_id, "Aborted", job.rows, attempt, info)
             raise bulk_job.BulkJobAbortedError(
@@ -525,19 +553,27 @@ class BulkSink(SalesforceSink):
         rows = bulk_job.download_rows(client, job_id, "successfulResults", self._dir)
         positions = fmt.result_positions(next(rows, []), 2)
         # Matched to input rows in blocks (one index query per block, not per row).
+        listed = self.runtime.report.successes.path is not None
         for block in _blocks((row for row in rows if row), INDEX_BLOCK_ROWS):
-            keys = [fmt.correlation_key([row[i] for i in positions]) for row in block]
-            for row, matched in zip(block, job.mark_many(keys), strict=True):
-                if not matched:
+            keys = [fmt.result_key(row, positions) for row in block]
+            found = iter(job.mark_many([key for key in keys if key is not None]))
+            for row, key in zip(block, keys, strict=True):
+                record_json = None if key is None else next(found)
+                if record_json is None:
                     unmatched += 1
-                elif row[1].lower() == "true":
-                    counts["created"] += 1
+                    continue
+                if row[1].lower() == "true":
+                    outcome = "created"
                 elif op in {"delete", "hard_delete"}:
-                    counts["deleted"] += 1
+                    outcome = "deleted"
                 elif self._operation == "insert":
-                    counts["created"] += 1
+                    outcome = "created"
                 else:
-                    counts["updated"] += 1
+                    outcome = "updated"
+                if listed:  # the success file needs each record's key
+                    self.confirm(_stored_record(record_json), outcome, row[0] or None)
+                else:
+                    counts[outcome] += 1
         self.runtime.report.add(self.stream_name, **counts)
 
         state = str(info.get("state"))
@@ -550,16 +586,16 @@ class BulkSink(SalesforceSink):
         for row in rows:
             if not row:
                 continue
-            key = fmt.correlation_key([row[i] for i in positions])
-            claimed = job.claim(key)
-            if claimed is None:
+            key = fmt.result_key(row, positions)
+            claimed = None if key is None else job.claim(key)
+            if key is None or claimed is None:
                 unmatched += 1
                 continue
             record_json, line = claimed
             error = parse_sf_error(row[1])
             if can_retry and is_retryable(error, op, attempt):
                 if retry is None:
-                    retry = JobFile(self._dir, self._next_seq(), fmt.header)
+                    retry = job.retry = JobFile(self._dir, self._next_seq(), fmt.header)
                 retry.add(key, record_json, line)
                 continue
             failed += 1
@@ -572,7 +608,8 @@ class BulkSink(SalesforceSink):
         for row in rows:
             if not row:
                 continue
-            claimed = job.claim(fmt.correlation_key([row[i] for i in positions]))
+            key = fmt.result_key(row, positions)
+            claimed = job.claim(key) if key is not None else None
             if claimed is None:
                 unmatched += 1
                 continue
@@ -601,10 +638,68 @@ class BulkSink(SalesforceSink):
             )
         if retry is not None:
             retry.finish()
+            job.retry = None  # handed to the caller, which runs it as a new job
         self._record_job(
-            job_id, state, job.rows, attempt, info, unprocessed=unprocessed, missing=missing
+            job_id,
+            state,
+            job.rows,
+            attempt,
+            info,
+            unprocessed=unprocessed,
+            missing=missing,
+            unmatched=unmatched,
         )
         return retry, failed + unprocessed + missing, info
+
+    def _settle_job(self, job: JobFile, reason: str) -> None:
+        """Dead-letter the rows of a job that ended early and that no result accounts for.
+
+        Rows of a job that was never closed were not processed (Salesforce processes a job
+        only once it is UploadComplete); once it was closed, some may have been written.
+        """
+        code, what = (
+            (OUTCOME_UNKNOWN, "may or may not have been written")
+            if job.closed
+            else (NOT_SENT, "was not sent")
+        )
+        for pending in (job, job.retry):
+            if pending is None:
+                continue
+            pending.finish()
+            late = pending is job.retry  # a row-lock retry that never got its new job
+            for _, record_json, _ in pending.unclaimed():
+                record = _stored_record(record_json)
+                text = (
+                    f"was to be sent again after a row lock, but was not: {reason}"
+                    if late
+                    else f"{what}: {reason}"
+                )
+                detail = ErrorDetail(NOT_SENT if late else code, self.message(record, text))
+                self.reject(record, detail, source="target")
+        job.retry = None
+
+    def account_unfinished(self) -> None:
+        """Dead-letter the rows that have no outcome: still in memory, or in unsent jobs.
+
+        Called once no pool thread runs any more (the run is ending).
+        """
+        pending, self._pending = self._pending, []
+        for record, _ in pending:
+            self._not_sent(record)
+        staged, self._staged = self._staged, []
+        for _, record_json, _ in staged:
+            self._not_sent(_stored_record(record_json))
+        current, self._current = self._current, None
+        with self._lock:
+            unsettled = list(self._unsettled.values())
+            self._unsettled.clear()
+        for job in [*([current] if current is not None else []), *unsettled]:
+            self._settle_job(job, "the run stopped before its Bulk job finished")
+            job.remove()
+
+    def _not_sent(self, record: dict[str, Any]) -> None:
+        text = "the run stopped before this record was sent"
+        self.reject(record, ErrorDetail(NOT_SENT, self.message(record, text)), source="target")
 
     def _next_seq(self) -> int:
         with self._lock:
@@ -621,6 +716,7 @@ class BulkSink(SalesforceSink):
         *,
         unprocessed: int = 0,
         missing: int = 0,
+        unmatched: int = 0,
     ) -> None:
         entry: dict[str, Any] = {
             "id": job_id,
@@ -635,6 +731,8 @@ class BulkSink(SalesforceSink):
         }
         if missing:
             entry["missing_results"] = missing
+        if unmatched:
+            entry["unmatched_results"] = unmatched
         if info.get("errorMessage"):
             entry["error_message"] = str(info["errorMessage"])
         self.runtime.report.add_job(self.stream_name, entry)

@@ -1,49 +1,62 @@
-"""Bulk API 2.0 CSV: upload rows, the on-disk row index, result parsing (salesforce-api.md 7).
+"""Bulk API 2.0 CSV: upload rows, the on-disk row index, result parsing.
 
 Rows are written as they arrive to a job's CSV file and indexed in a SQLite file next to it:
 correlation key -> (original Singer record, CSV line). Memory therefore stays flat however many
 records a job holds, and every result row can be traced back to the record that produced it.
 
-Correlation (7.7 says results are unordered and echo values "as Salesforce parsed them"):
+Correlation. Result files are not in upload order and echo each uploaded column "as Salesforce
+parsed it" (Bulk API 2.0 Developer Guide, Get Job Successful Record Results): a number may come
+back as ``1.0E2``, an id in its 18-character form. A row and its result row are therefore
+compared cell by cell in a canonical form chosen by the column's field type (see
+:func:`canonical_cell`), the same function applied to what was uploaded and to what came back:
 
-* by the key column when the job has one (the external id for upsert, ``Id`` for update and
-  delete), which is unique within a job because the sink starts a new job on a repeated key;
-* otherwise (insert) by a digest of the row's text-typed cells as uploaded. Numbers, dates and
-  booleans are left out because Salesforce may echo them reformatted. Identical rows share a
-  digest and are matched to results in turn, which is right unless they differ only in
-  non-text cells (then one may be credited with the other's outcome: best effort).
+* a job with a key column (the external id for upsert, ``Id`` for update and delete) matches on
+  that column alone: the sink starts a new job on a repeated key, so it is unique in a job;
+* every other row (insert; upsert by ``Id`` without an Id) matches on all of its cells. Rows
+  whose cells are all the same in canonical form are interchangeable: Salesforce received the
+  same record twice, and either result may be credited to either row. Rows that differ in any
+  cell (a number, a date, a lookup, a text) are never confused.
+
+A result row that matches no uploaded row is counted and logged, never credited to another row;
+the row it belonged to is then reported as having no result (``BULK_RESULT_MISSING``).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import re
 import sqlite3
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from target_salesforce_out.errors import ErrorDetail
-from target_salesforce_out.soql import key_of
+from target_salesforce_out.ids import to18
 
 NULL_CELL = "#N/A"
 # Rows written to the index, and result keys looked up, per SQLite statement.
 INDEX_BLOCK_ROWS = 500
-# Salesforce's limit on one record's characters in a Bulk upload (7.9).
+# Salesforce's limit on one record's characters in a Bulk upload (Bulk API and Bulk API 2.0
+# Limits and Allocations).
 MAX_RECORD_CHARS = 400_000
 # Result cells may be as long as a field allows (131,072 characters); the csv default is that.
 csv.field_size_limit(max(csv.field_size_limit(), 4 * 1024 * 1024))
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 _NEEDS_QUOTES_BUT_COMMA = re.compile(r'["\r\n]')
-# Several errors in one sf__Error cell: "A:msg:F -- B:msg:--" (joining rule UNVERIFIED, 7.7).
+# Several errors in one sf__Error cell: "A:msg:F -- B:msg:--" (joining rule undocumented).
 _NEXT_ERROR = re.compile(r" --\s+(?=[A-Z][A-Z0-9_]*:)")
-_NUMERIC_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The datetime form this target uploads (mapping.format_datetime): already canonical.
+_UTC_MILLIS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_ID15 = re.compile(r"[0-9A-Za-z]{15}")
 
 
 class UnsendableValueError(Exception):
@@ -89,8 +102,136 @@ def to_cell(value: Any, column: str) -> str:
     return str(value)
 
 
+# Canonical cells ---------------------------------------------------------------------------
+#
+# Kinds of column, by describe type (SOAP API Developer Guide, Field Types). What a kind's
+# canonical form keeps is what Salesforce keeps when it parses the value: two uploads with one
+# canonical form are the same value to Salesforce, and Salesforce's re-rendering of a value
+# has the canonical form of what was uploaded.
+KIND_BY_TYPE = {
+    "int": "integer",
+    "long": "integer",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "time": "time",
+    "id": "id",
+    "reference": "id",
+}
+
+
+def column_kind(type_name: str) -> str:
+    """How cells of a field of describe type ``type_name`` are compared (``text`` by default)."""
+    return KIND_BY_TYPE.get(type_name, "text")
+
+
+def _text(cell: str) -> str:
+    return cell
+
+
+def _number(cell: str) -> str:
+    # double, currency and percent values are parsed as doubles (xsd:double); the shortest
+    # text that reads back as the same double names it, whatever notation it was written in.
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    if not math.isfinite(value):
+        return cell
+    return "0" if value == 0 else repr(value)
+
+
+def _integer(cell: str) -> str:
+    # int and long are exact (a long may hold more digits than a double); 1.0E2 is 100.
+    try:
+        return str(int(cell))
+    except ValueError:
+        pass
+    try:
+        value = Decimal(cell)
+    except InvalidOperation:
+        return cell
+    if value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    return _number(cell)
+
+
+def _boolean(cell: str) -> str:
+    return cell.lower()
+
+
+def _date(cell: str) -> str:
+    # yyyy-MM-dd, possibly echoed with a time part.
+    if len(cell) <= 10:
+        return cell
+    head = cell[:10]
+    return head if _DATE.fullmatch(head) else cell
+
+
+def _datetime(cell: str) -> str:
+    # The same instant in UTC, to the millisecond Salesforce stores: 2024-03-01T18:00:15.250Z,
+    # ...250+0000 and 23:30:15.25+05:30 are one value.
+    if _UTC_MILLIS.fullmatch(cell):
+        return cell
+    try:
+        moment = datetime.fromisoformat(cell.strip())
+    except ValueError:
+        return cell
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _time(cell: str) -> str:
+    try:
+        moment = time.fromisoformat(cell.strip().removesuffix("Z"))
+    except ValueError:
+        return cell
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _id(cell: str) -> str:
+    # A 15-character id and its 18-character form name one record (ids are case-sensitive;
+    # the last three characters encode the case of the first 15, whatever their own case).
+    if len(cell) == 18 and cell.isascii() and cell.isalnum():
+        return cell[:15] + cell[15:].upper()
+    return _id15(cell) if _ID15.fullmatch(cell) else cell
+
+
+@lru_cache(maxsize=4096)
+def _id15(cell: str) -> str:
+    return to18(cell)
+
+
+_CANONICAL: dict[str, Callable[[str], str]] = {
+    "text": _text,
+    "number": _number,
+    "integer": _integer,
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _datetime,
+    "time": _time,
+    "id": _id,
+}
+
+
+def canonical_cell(kind: str, cell: str) -> str:
+    """A cell as compared with its echo in a results file; null (``#N/A`` or empty) is ``""``.
+
+    An empty cell (field not sent) and ``#N/A`` (field set to null) compare equal: a results
+    file may echo either as the other.
+    """
+    if cell in ("", NULL_CELL):
+        return ""
+    return _CANONICAL[kind](cell)
+
+
 def parse_sf_error(text: str) -> ErrorDetail:
-    """Split an ``sf__Error`` cell into code, message and fields (7.7).
+    """Split an ``sf__Error`` cell into code, message and fields (Get Job Failed Record Results).
 
     ``CODE:message:Field1,Field2 --``: the code is the text before the first ``:``, the fields
     follow the last ``:``, the message (which may contain ``:``) is in between. Only the first
@@ -117,17 +258,14 @@ class RowFormat:
         aliases: Field name -> column name, for a null relationship path (the mapper names
             the lookup field, e.g. ``AccountId``, the file has ``Account.External_Id__c``).
         key: Name of the column records are matched by, or None (insert).
-        key_is_id: The key holds Salesforce ids (compared in their 18-character form).
-        key_is_number: The key is numeric (Salesforce may echo ``1.0E2`` for ``100``).
-        text_columns: Positions of the text-typed columns (insert matching).
+        kinds: Per column, how its cells are compared (:func:`column_kind`); text when not
+            given. A relationship column has the kind of the parent field it names.
     """
 
     header: tuple[str, ...]
     aliases: dict[str, str] = field(default_factory=dict)
     key: str | None = None
-    key_is_id: bool = False
-    key_is_number: bool = False
-    text_columns: tuple[int, ...] = ()
+    kinds: tuple[str, ...] = ()
 
     @cached_property
     def key_index(self) -> int | None:
@@ -156,29 +294,53 @@ class RowFormat:
     def _index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.header)}
 
+    @cached_property
+    def _canonical(self) -> tuple[Callable[[str], str], ...]:
+        kinds = self.kinds or ("text",) * len(self.header)
+        return tuple(_CANONICAL[kind] for kind in kinds)
+
+    @cached_property
+    def _typed(self) -> tuple[tuple[int, Callable[[str], str]], ...]:
+        """(position, canonical form) of the columns whose cells are not compared as text."""
+        return tuple((i, f) for i, f in enumerate(self._canonical) if f is not _text)
+
     def key_value(self, cells: list[str]) -> str | None:
-        """The key cell as matched, or None when the row has no key value."""
+        """The key cell in canonical form, or None when the row has no key value.
+
+        Text keys compare case-insensitively, as Salesforce matches external ids; numbers and
+        ids as :func:`canonical_cell` does, so ``100`` and ``1.0E2``, or an id's 15- and
+        18-character forms, are one key (for matching results and for cutting jobs alike).
+        """
         position = self.key_index
         if position is None:
             return None
         cell = cells[position]
         if cell in ("", NULL_CELL):
             return None
-        if self.key_is_number:
-            try:
-                return format(Decimal(cell).normalize(), "f")
-            except InvalidOperation:
-                return cell
-        return key_of(cell, is_id=self.key_is_id)
+        value = self._canonical[position](cell)
+        return value.lower() if self._canonical[position] is _text else value
 
     def correlation_key(self, cells: list[str]) -> str:
         """How a row and its result row find each other (see the module docstring)."""
         value = self.key_value(cells)
         if value is not None:
             return "k:" + value
-        positions = self.text_columns or tuple(range(len(cells)))
-        text = "\x1f".join("" if cells[i] == NULL_CELL else cells[i] for i in positions)
-        return "t:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        canon = ["" if cell == NULL_CELL else cell for cell in cells]
+        for position, canonical in self._typed:
+            if canon[position]:
+                canon[position] = canonical(canon[position])
+        # Joined unambiguously: by a separator no cell holds, else (rarely) as a Python repr.
+        text = "\x1f".join(canon)
+        if text.count("\x1f") != len(canon) - 1:
+            text = "\x1e" + repr(canon)
+        return "r:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+    def result_key(self, row: list[str], positions: list[int]) -> str | None:
+        """The correlation key of a results row, or None when the row lacks a column."""
+        try:
+            return self.correlation_key([row[i] for i in positions])
+        except IndexError:
+            return None
 
     def line(self, cells: list[str]) -> str:
         """The CSV text of one row, with the LF line ending the job declares."""
@@ -202,11 +364,6 @@ class RowFormat:
         return [skip + names.index(name) for name in self.header]
 
 
-def is_numeric_type(type_name: str) -> bool:
-    """Describe types whose values Salesforce may echo reformatted."""
-    return type_name in _NUMERIC_TYPES
-
-
 class JobFile:
     """One job's CSV file and its row index (a SQLite file), written then read once.
 
@@ -219,6 +376,10 @@ class JobFile:
         self.csv_path = directory / f"job-{seq}.csv"
         self.db_path = directory / f"job-{seq}.db"
         self.barrier = False  # holds a key an earlier, unfinished job also holds
+        # The job was (or may have been) closed: Salesforce may process its rows from then on.
+        self.closed = False
+        # Rows to send again (row locks), while they are not yet handed to a new job.
+        self.retry: JobFile | None = None
         self._csv = self.csv_path.open("wb")
         head = (",".join(quote_cell(h) for h in header) + "\n").encode()
         self._csv.write(head)
@@ -256,34 +417,35 @@ class JobFile:
             self._db.execute("CREATE INDEX rows_key ON rows (key, done)")
             self._db.commit()
 
-    def mark_many(self, keys: list[str]) -> list[bool]:
-        """For each key in turn, mark the first unmatched row with it; say whether one was found.
+    def mark_many(self, keys: list[str]) -> list[bytes | None]:
+        """For each key in turn, mark the first unmatched row with it; return its record.
 
-        A success needs no more than the mark. One query per block of keys; per key, rows are
-        taken in row order (insert rows with identical text share a key).
+        None where no unmatched row has the key. One query per block of keys; per key, rows
+        are taken in row order (rows identical in every cell share a key).
         """
-        matched: list[bool] = []
+        matched: list[bytes | None] = []
         for start in range(0, len(keys), INDEX_BLOCK_ROWS):
             block = keys[start : start + INDEX_BLOCK_ROWS]
             counts = Counter(block)
             marks = ",".join("?" * len(counts))
             # Each key's first unmatched rows, as many as the block names it.
             query = (
-                "SELECT row, key FROM (SELECT row, key, row_number() OVER "  # noqa: S608
+                "SELECT row, key, record FROM (SELECT row, key, record, row_number() OVER "  # noqa: S608
                 f"(PARTITION BY key ORDER BY row) AS n FROM rows WHERE done = 0 AND key IN "
                 f"({marks})) WHERE n <= ? ORDER BY row"
             )
-            found: dict[str, deque[int]] = {}
-            for row, key in self._db.execute(query, [*counts, max(counts.values())]):
-                found.setdefault(key, deque()).append(row)
+            found: dict[str, deque[tuple[int, bytes]]] = {}
+            for row, key, record in self._db.execute(query, [*counts, max(counts.values())]):
+                found.setdefault(key, deque()).append((row, bytes(record)))
             done: list[tuple[int]] = []
             for key in block:
                 rows = found.get(key)
                 if rows:
-                    done.append((rows.popleft(),))
-                    matched.append(True)
+                    row, record = rows.popleft()
+                    done.append((row,))
+                    matched.append(record)
                 else:
-                    matched.append(False)
+                    matched.append(None)
             self._db.executemany("UPDATE rows SET done = 1 WHERE row = ?", done)
         return matched
 

@@ -1,8 +1,26 @@
-"""Bulk API 2.0 ingest job calls: create, upload, close, poll, results, abort (salesforce-api.md 7).
+"""Bulk API 2.0 ingest job calls: create, upload, close, poll, results, abort.
 
 Every call goes through :class:`~target_salesforce_out.client.SalesforceClient`, so retries,
 re-authentication and API accounting are the same as for REST. A job costs a handful of calls
 whatever its size: create, upload, close, a few polls with backoff, three result downloads.
+
+Lost answers. The upload (PUT) and the close (PATCH) are not sent again blindly when their
+answer is lost (a dropped connection, a 5xx other than 503): either may have been applied. The
+job's state says what happened (Bulk API 2.0 Developer Guide, Get Job Info):
+
+* a job past ``Open`` is polled like any other (a lost close took effect; a job aborted in the
+  org is reported as such by the polling);
+* an ``Open`` job after a lost close is closed again (it cannot have been closed);
+* an ``Open`` job after a lost upload may or may not hold the data, and closing a job without
+  data fails it. The file is uploaded again: Salesforce takes one upload per job and refuses a
+  second one ("Found multiple contents for job", Upload Job Data), so the second PUT either
+  stores the only copy or proves that the first one arrived. Either way the job then holds the
+  file exactly once, and is closed.
+
+After :data:`LOST_ANSWER_ROUNDS` more lost answers the job is never closed (the sink aborts it;
+an Open job is never processed, so none of its records is written) and
+:class:`AnswersLostError` ends the run.
+A result download whose body is cut off is fetched whole again (the client retries it).
 """
 
 from __future__ import annotations
@@ -14,18 +32,20 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from target_salesforce_out.client import SalesforceClient
-from target_salesforce_out.errors import SalesforceOutError
+from target_salesforce_out.errors import OutcomeUnknownError, SalesforceApiError, SalesforceOutError
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
 _UPLOAD_BLOCK = 1024 * 1024
-_DOWNLOAD_BLOCK = 1024 * 1024
+# After a lost answer: how many times the job's state is read and the call sent again.
+LOST_ANSWER_ROUNDS = 3
 
 
 class BulkJobError(SalesforceOutError):
@@ -49,6 +69,10 @@ class BulkJobAbortedError(BulkJobError):
 
 class BulkJobTimeoutError(BulkJobError):
     """The job did not reach a terminal state in time; it was aborted."""
+
+
+class AnswersLostError(SalesforceOutError):
+    """An upload or close went unanswered every time; the job was left Open, never closed."""
 
 
 class ReplayableUpload:
@@ -81,7 +105,7 @@ class ReplayableUpload:
 def create_job(
     client: SalesforceClient, sobject: str, operation: str, external_id: str | None
 ) -> dict[str, Any]:
-    """``POST /jobs/ingest``: a comma-delimited, LF-terminated CSV job (7.2)."""
+    """``POST /jobs/ingest``: a comma-delimited, LF-terminated CSV job (Create a Job)."""
     spec: dict[str, Any] = {
         "object": sobject,
         "operation": operation,
@@ -98,26 +122,114 @@ def create_job(
     return cast("dict[str, Any]", response.json())
 
 
-def upload(client: SalesforceClient, job_id: str, path: Path) -> None:
-    """``PUT .../batches`` once, streaming the CSV file from disk (7.3)."""
+def _put(client: SalesforceClient, job_id: str, path: Path) -> None:
     data = ReplayableUpload(path)
     try:
         # client.request hands the body to requests unchanged; requests streams file objects.
-        client.request("PUT", f"/jobs/ingest/{job_id}/batches", body=data, content_type="text/csv")
+        client.request(
+            "PUT",
+            f"/jobs/ingest/{job_id}/batches",
+            body=data,
+            content_type="text/csv",
+            idempotent=False,
+        )
     finally:
         data.close()
 
 
-def set_state(client: SalesforceClient, job_id: str, state: str) -> dict[str, Any]:
-    """``PATCH /jobs/ingest/{id}`` to ``UploadComplete`` or ``Aborted`` (7.4)."""
+def _second_upload_refused(exc: SalesforceApiError) -> bool:
+    """Salesforce's refusal of a second upload to one job (Upload Job Data)."""
+    text = exc.error_message.lower()
+    return exc.error_code == "BULK_API_ERROR" and (
+        "multipe contents" in text or "multiple contents" in text
+    )
+
+
+def upload(client: SalesforceClient, job_id: str, path: Path) -> str:
+    """``PUT .../batches`` once, streaming the CSV file from disk (Upload Job Data).
+
+    A lost answer is settled from the job's state (see the module docstring).
+
+    Returns:
+        ``Open`` when the job holds the file and is to be closed; another state when the job
+        has already moved on (it is then polled, not closed).
+
+    Raises:
+        AnswersLostError: every attempt went unanswered.
+    """
+    send = partial(_put, client, job_id, path)
+    return _settle(client, job_id, "upload", send, _second_upload_refused) or "Open"
+
+
+def close(client: SalesforceClient, job_id: str) -> None:
+    """``PATCH`` the job to ``UploadComplete``; a lost answer is settled from its state.
+
+    Raises:
+        AnswersLostError: every attempt went unanswered.
+    """
+    send = partial(set_state, client, job_id, "UploadComplete", idempotent=False)
+    _settle(client, job_id, "close", send, lambda _: False)
+
+
+def _settle(
+    client: SalesforceClient,
+    job_id: str,
+    what: str,
+    send: Callable[[], object],
+    proves_applied: Callable[[SalesforceApiError], bool],
+) -> str | None:
+    """Call ``send``; after a lost answer, read the job's state and send again while Open.
+
+    Returns:
+        None when ``send`` took effect on the Open job: answered, or refused in a way that
+        ``proves_applied`` the lost attempt (a second upload); else the state the job moved
+        on to.
+    """
+    try:
+        send()
+        return None
+    except OutcomeUnknownError:
+        pass
+    for _ in range(LOST_ANSWER_ROUNDS):
+        state = job_state(client, job_id)
+        LOGGER.warning("Bulk job %s: the answer to its %s was lost; it is %s", job_id, what, state)
+        if state != "Open":
+            return state
+        try:
+            send()
+            return None
+        except OutcomeUnknownError:
+            continue
+        except SalesforceApiError as exc:
+            if proves_applied(exc):
+                return None
+            state = job_state(client, job_id)
+            if state == "Open":
+                raise
+            return state
+    raise AnswersLostError(
+        f"Bulk job {job_id}: its {what} went unanswered {LOST_ANSWER_ROUNDS + 1} times while "
+        "the job was Open; the job was not closed, so none of its records was written"
+    )
+
+
+def set_state(
+    client: SalesforceClient, job_id: str, state: str, *, idempotent: bool = True
+) -> dict[str, Any]:
+    """``PATCH /jobs/ingest/{id}`` to ``UploadComplete`` or ``Aborted`` (Close or Abort a Job)."""
     body = json.dumps({"state": state}).encode()
-    response = client.request("PATCH", f"/jobs/ingest/{job_id}", body=body)
+    response = client.request("PATCH", f"/jobs/ingest/{job_id}", body=body, idempotent=idempotent)
     return cast("dict[str, Any]", response.json())
 
 
 def job_info(client: SalesforceClient, job_id: str) -> dict[str, Any]:
-    """``GET /jobs/ingest/{id}`` (7.5)."""
+    """``GET /jobs/ingest/{id}`` (Get Job Info)."""
     return cast("dict[str, Any]", client.get_json(f"/jobs/ingest/{job_id}"))
+
+
+def job_state(client: SalesforceClient, job_id: str) -> str:
+    """The job's ``state``: Open, UploadComplete, InProgress, JobComplete, Failed, Aborted."""
+    return str(job_info(client, job_id).get("state"))
 
 
 def wait_for_terminal(
@@ -128,8 +240,11 @@ def wait_for_terminal(
     first_delay: float,
     max_delay: float,
     timeout: float,
+    on_state: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Poll job info with doubling delays until the job is terminal; return the last info.
+
+    ``on_state`` hears each state read (the progress lines show it).
 
     Raises:
         BulkJobAbortedError: ``stop`` was set (the run is being interrupted).
@@ -143,6 +258,8 @@ def wait_for_terminal(
                 job_id, "Aborted", "", f"Bulk job {job_id} aborted: the run was interrupted"
             )
         info = job_info(client, job_id)
+        if on_state is not None:
+            on_state(str(info.get("state")))
         if info.get("state") in TERMINAL_STATES:
             return info
         if time.monotonic() + min(delay * 2, max_delay) > deadline:
@@ -160,18 +277,16 @@ def wait_for_terminal(
 def download_rows(
     client: SalesforceClient, job_id: str, kind: str, directory: Path
 ) -> Iterator[list[str]]:
-    """Rows of one results CSV (7.7): ``successfulResults``, ``failedResults``, ...
+    """Rows of one results CSV: ``successfulResults``, ``failedResults``, ``unprocessedrecords``.
+
+    (Bulk API 2.0 Developer Guide, Get Job Successful/Failed/Unprocessed Record Results.)
 
     ``kind`` is one of :data:`RESULT_KINDS`. The answer is streamed to a temporary file
-    first, so memory does not grow with the job.
+    first, so memory does not grow with the job; a body cut off midway is downloaded whole
+    again before any row is read, so no row is seen twice.
     """
     with tempfile.TemporaryFile(dir=directory) as spool:
-        response = client.request(
-            "GET", f"/jobs/ingest/{job_id}/{kind}/", accept="text/csv", stream=True
-        )
-        with response:
-            for chunk in response.iter_content(chunk_size=_DOWNLOAD_BLOCK):
-                spool.write(chunk)
+        client.request("GET", f"/jobs/ingest/{job_id}/{kind}/", accept="text/csv", into=spool)
         spool.seek(0)
         yield from csv.reader(io.TextIOWrapper(spool, encoding="utf-8", newline=""))
 

@@ -24,8 +24,9 @@ from target_salesforce_out.errors import (
     SessionExpiredError,
     TransientApiError,
 )
+from target_salesforce_out.reporting import NOT_SENT
 from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
-from target_salesforce_out.soql import find_matches, key_of
+from target_salesforce_out.soql import MatchKey, find_matches, key_of, match_key
 from target_salesforce_out.wire import encode_collection
 
 RECORD_RETRIES = 4
@@ -138,35 +139,57 @@ class RestSink(SalesforceSink):
         key = self.key_name()
         if key is None:
             return set()
+        key_type = self.key_type(key)
         return {
-            key_of(value, is_id=key == "Id")
-            for _, fields in items
-            if (value := fields.get(key)) is not None
+            key_of(value, key_type) for _, fields in items if (value := fields.get(key)) is not None
         }
 
     def _keyed(self, items: list[Item], key: str) -> list[Item]:
         """The items that have a value for ``key``; the others are rejected (MISSING_KEY)."""
         for record, fields in items:
             if fields.get(key) is None:
-                self.reject(record, self.no_key(key), source="target")
+                self.reject(record, self.no_key(key, record), source="target")
         return [item for item in items if item[1].get(key) is not None]
 
-    def _match_key(self, item: Item) -> tuple[str, ...] | None:
-        values = [item[1].get(c.name) for c in self.mapper.match_columns]
-        if any(v is None for v in values):
-            return None
-        return tuple(
-            key_of(v, is_id=c.name == "Id")
-            for c, v in zip(self.mapper.match_columns, values, strict=True)
-        )
+    def _match_values(self, item: Item) -> list[Any]:
+        """The item's match field values; an absent property counts as null."""
+        return [item[1].get(c.name) for c in self.mapper.match_columns]
 
-    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str]]]:
-        """Each item with the ids of the records its match fields find (one query per chunk)."""
-        names = [c.name for c in self.mapper.match_columns]
+    def _match_key(self, item: Item) -> MatchKey | None:
+        """The item's match values as Salesforce compares them (see :func:`match_key`).
+
+        A null (or absent, or empty text) value matches records whose field is empty. None
+        when every match field is empty: such a record identifies nothing.
+        """
+        types = [c.field.type for c in self.mapper.match_columns]
+        key = match_key(self._match_values(item), types)
+        return key if any(k is not None for k in key) else None
+
+    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str] | None]]:
+        """Each item with the ids its match fields find (one query per chunk).
+
+        None instead of ids for an item whose match fields are all empty.
+        """
+        columns = self.mapper.match_columns
         keyed = [(item, self._match_key(item)) for item in items]
-        rows = [tuple(item[1][n] for n in names) for item, key in keyed if key is not None]
-        found = find_matches(self.runtime.client, self.obj.name, names, rows) if rows else {}
-        return [(item, found.get(key, []) if key is not None else []) for item, key in keyed]
+        rows = [self._match_values(item) for item, key in keyed if key is not None]
+        found = (
+            find_matches(
+                self.runtime.client,
+                self.obj.name,
+                [c.name for c in columns],
+                [c.field.type for c in columns],
+                rows,
+            )
+            if rows
+            else {}
+        )
+        return [(item, found.get(key, []) if key is not None else None) for item, key in keyed]
+
+    def _no_match_key(self, record: dict[str, Any]) -> ErrorDetail:
+        names = [c.name for c in self.mapper.match_columns]
+        text = f"every match field ({', '.join(names)}) is empty, so no record can be matched"
+        return ErrorDetail("MISSING_KEY", self.message(record, text), tuple(names))
 
     def _write_matched(self, items: list[Item]) -> list[Future[None]]:
         """One lookup per chunk of values, then one update call and one create call per 200."""
@@ -176,7 +199,9 @@ class RestSink(SalesforceSink):
         new: list[Item] = []
         for (record, fields), ids in self._lookup_matches(items):
             shown_key = ", ".join(f"{n}={fields.get(n)!r}" for n in names)
-            if len(ids) > 1:
+            if ids is None:
+                self.reject(record, self._no_match_key(record), source="target")
+            elif len(ids) > 1:
                 self.reject(
                     record,
                     ErrorDetail(
@@ -214,17 +239,24 @@ class RestSink(SalesforceSink):
             self.runtime.report.add(stream, would_create=len(items))
             return
         if self.mapper.match_columns:
-            exists = [bool(ids) for _, ids in self._lookup_matches(items)]
+            exists: list[bool | None] = []
+            for (record, _), ids in self._lookup_matches(items):
+                if ids is None:
+                    self.reject(record, self._no_match_key(record), source="dry_run")
+                exists.append(None if ids is None else bool(ids))
         else:
             key = self.key_name()
             found = self.existing(items, key) if key else {}
+            key_type = self.key_type(key) if key else "string"
             exists = [
                 key is not None
                 and fields.get(key) is not None
-                and key_of(fields[key], is_id=key == "Id") in found
+                and key_of(fields[key], key_type) in found
                 for _, fields in items
             ]
         for (record, _), present in zip(items, exists, strict=True):
+            if present is None:
+                continue  # rejected above
             if op == "upsert":
                 self.runtime.report.add(
                     stream, **{"would_update" if present else "would_create": 1}
@@ -249,7 +281,7 @@ class RestSink(SalesforceSink):
         if key == "Id":
             missing = [item for item in items if not item[1].get("Id")]
             for record, _ in missing:
-                self.reject(record, self.no_key("Id"), source="target")
+                self.reject(record, self.no_key("Id", record), source="target")
             return [item for item in items if item[1].get("Id")]
         assert key is not None
         return self.with_ids(items, key)
@@ -290,12 +322,13 @@ class RestSink(SalesforceSink):
         self, items: list[Item], request: Request, key: str | None, kind: str
     ) -> list[Future[None]]:
         """Send each round after the one before; return the last round's calls, running."""
+        key_type = self.key_type(key) if key is not None else "string"
 
         def key_value(item: Item) -> Any:
             if key is None:
                 return None
             value = item[1].get(key)
-            return None if value is None else key_of(value, is_id=key == "Id")
+            return None if value is None else key_of(value, key_type)
 
         futures: list[Future[None]] = []
         for round_items in split_rounds(items, key_value):
@@ -322,7 +355,11 @@ class RestSink(SalesforceSink):
         op = self.settings.operation
         pending = chunk
         for attempt in range(RECORD_RETRIES + 1):
-            results = self._call(pending, request)
+            try:
+                results = self._call(pending, request)
+            except Exception as exc:
+                self._not_written(pending, exc)
+                raise
             if results is None:
                 return
             self.runtime.report.add(self.stream_name, sent=len(pending) if attempt == 0 else 0)
@@ -333,7 +370,7 @@ class RestSink(SalesforceSink):
                         outcome = "created" if result.get("created") else "updated"
                     else:
                         outcome = kind
-                    self.runtime.report.add(self.stream_name, **{outcome: 1})
+                    self.confirm(item[0], outcome, result.get("id"))
                     continue
                 errors = record_errors(result)
                 if attempt < RECORD_RETRIES and is_retryable(errors[0], op, attempt):
@@ -346,6 +383,21 @@ class RestSink(SalesforceSink):
             delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
             time.sleep(random.uniform(delay / 2, delay))
             pending = retry
+
+    def _not_written(self, chunk: list[Item], exc: Exception) -> None:
+        """Account for the records of a call that ended the run (it raises on).
+
+        Salesforce answered the whole call with an error, so none of them was written; a
+        call that could not be made at all (no connection, the API budget) sent nothing.
+        """
+        if isinstance(exc, SalesforceApiError):
+            detail = ErrorDetail(exc.error_code, f"the call carrying this record failed: {exc}")
+            source = "salesforce"
+        else:
+            detail = ErrorDetail(NOT_SENT, f"not sent: {exc}")
+            source = "target"
+        for record, _ in chunk:
+            self.reject(record, detail, source=source)
 
     def _call(self, chunk: list[Item], request: Request) -> list[dict[str, Any]] | None:
         """One Collections call; None when every record of it was rejected instead."""

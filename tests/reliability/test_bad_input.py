@@ -63,38 +63,53 @@ HEAD = [
     [
         (
             '{"type": "RECORD", "stream": "contacts", "record": {"ref": "K-9"',
-            "Unable to parse line as JSON",
+            "input line 6 is not valid JSON",
         ),
-        ("", "Unable to parse line as JSON"),
-        ("[1, 2]", "Line is missing required type key(s): [1, 2]"),
-        ('{"type": "RECORD"}', "key(s): {'type': 'RECORD'}"),
+        ("", "input line 6 is not valid JSON"),
+        ("[1, 2]", "input line 6 is not a JSON object: '[1, 2]'"),
+        ('{"type": "RECORD"}', "input line 6: Line is missing required stream, record key(s)"),
         (
             '{"type": "RECORD", "stream": "leads", "record": {"a": 1}}',
-            "A record for stream 'leads' was encountered before a corresponding schema",
+            "input line 6: A record for stream 'leads' was encountered before a corresponding "
+            "schema",
         ),
+        ('{"type": "RECORDS", "stream": "contacts"}', "unknown Singer message type 'RECORDS'"),
     ],
-    ids=["truncated-json", "blank-line", "not-an-object", "missing-keys", "record-before-schema"],
+    ids=[
+        "truncated-json",
+        "blank-line",
+        "not-an-object",
+        "missing-keys",
+        "record-before-schema",
+        "unknown-type",
+    ],
 )
-def test_a_broken_line_stops_the_run_with_a_clear_error_and_no_state(
+def test_a_broken_line_names_its_line_and_exits_3_after_writing_what_came_before(
     line, error, salesforce_emulator, tmp_path
 ):
-    text = _text(HEAD) + line + "\n" + _text([state({"n": 1})])
+    text = _text([*HEAD, state({"n": 0})]) + line + "\n" + _text([state({"n": 1})])
     run = run_target(_config(salesforce_emulator, tmp_path), text, tmp_path)
-    assert run.returncode == 1
+    assert run.returncode == 3
     assert error in run.stderr
+    assert "Traceback" not in run.stderr
     assert error in " ".join(run.report["errors"])
-    assert run.report["status"] == "failed"
-    # No STATE: the records read before the broken line are sent again by the replay.
-    assert run.states == []
+    assert run.report["status"] == "bad input"
+    # The records read before the broken line are written and accounted for; STATE covers
+    # exactly them (the STATE after the broken line was never read).
+    stats = run.report["streams"]["contacts"]
+    assert (stats["received"], stats["created"]) == (3, 3)
+    assert len(salesforce_emulator.records("Contact")) == 3
+    assert run.states == [{"n": 0}]
 
 
 def test_record_before_any_schema_writes_nothing(salesforce_emulator, tmp_path):
     run = run_target(
         _config(salesforce_emulator, tmp_path), [record("contacts", _good(1)), *HEAD], tmp_path
     )
-    assert run.returncode == 1
+    assert run.returncode == 3
     assert (
-        "A record for stream 'contacts' was encountered before a corresponding schema" in run.stderr
+        "input line 1: A record for stream 'contacts' was encountered before a corresponding "
+        "schema" in run.stderr
     )
     assert run.states == []
     assert salesforce_emulator.records("Contact") == []
@@ -405,7 +420,7 @@ def test_an_upsert_stream_with_no_key_is_a_config_error_before_any_write(
         ],
         tmp_path,
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a configuration error
     assert (
         "stream 'contacts' -> Contact: operation upsert needs external_id_field "
         "(an external id field, or Id) or match_fields"

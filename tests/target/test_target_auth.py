@@ -108,7 +108,7 @@ def test_jwt_with_a_key_the_org_does_not_trust(rsa_key, salesforce_emulator_fact
     run = _load(
         emulator, tmp_path, {"client_id": "emulator-client", "username": USER, "private_key": other}
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login error
     assert "Salesforce login failed: invalid_grant: invalid assertion" in run.stderr
 
 
@@ -142,7 +142,7 @@ def test_revoked_refresh_token_explains_the_five_approval_limit(salesforce_emula
             "refresh_token": "revoked-or-unknown",
         },
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login error
     assert "invalid_grant: expired access/refresh token" in run.stderr
     assert "at most 5 approvals" in run.stderr
     assert "jwt_bearer or" in run.stderr and "client_credentials" in run.stderr
@@ -159,7 +159,7 @@ def test_wrong_client_id(salesforce_emulator, tmp_path):
             "refresh_token": "emulator-refresh-token",
         },
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login error
     assert "invalid_client_id: client identifier invalid" in run.stderr
 
 

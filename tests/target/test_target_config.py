@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import CONTACT_PROPS, base_config, contacts, run_target, schema
 
-from target_salesforce_out.settings import cross_setting_problems
+from target_salesforce_out.settings import STREAM_KEYS, cross_setting_problems
 
 CASES = {
     "no credentials": (
@@ -79,7 +79,7 @@ def test_config_error_before_any_network_call(name, salesforce_emulator, tmp_pat
     problems = cross_setting_problems(config)
     assert any(expected in p for p in problems), problems
     run = run_target(config, [schema("contacts", CONTACT_PROPS), *contacts(1)], tmp_path)
-    assert run.returncode != 0
+    assert run.returncode == 2  # a configuration error
     assert expected in run.stderr
     assert salesforce_emulator.requests == []
 
@@ -111,7 +111,7 @@ def test_unknown_object_is_a_clear_error(salesforce_emulator, tmp_path):
         ],
         tmp_path,
     )
-    assert run.returncode != 0
+    assert run.returncode == 2  # a configuration error
     assert (
         "stream 'things': object 'Thing__c' does not exist or this user cannot see it" in run.stderr
     )
@@ -138,3 +138,31 @@ def test_config_from_env_with_nested_json(salesforce_emulator, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert len(salesforce_emulator.records("Contact")) == 3
+
+
+def test_nulls_are_unset_settings(salesforce_emulator, tmp_path):
+    """Meltano sends null for each declared ``defaults.<key>`` left unset; that is no value."""
+    defaults = dict.fromkeys(STREAM_KEYS)
+    defaults["external_id_field"] = "External_Id__c"
+    config = base_config(
+        salesforce_emulator.base_url,
+        tmp_path,
+        auth_flow=None,
+        defaults=defaults,
+        # A null in the stream's own entry must not hide the default's value either.
+        streams={
+            "contacts": {
+                "sobject": "Contact",
+                "external_id_field": None,
+                "field_mapping": {"contact_ref": "External_Id__c"},
+            }
+        },
+    )
+    run = run_target(
+        config, [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(2)], tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert sorted(c["External_Id__c"] for c in salesforce_emulator.records("Contact")) == [
+        "C-0",
+        "C-1",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import base_config, record, run_target, schema
 
@@ -437,7 +439,7 @@ def test_person_account_rules(salesforce_emulator_factory, tmp_path):
         ],
         tmp_path,
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a configuration error
     assert "person accounts cannot set Name" in run.stderr
 
 
@@ -502,3 +504,198 @@ def test_calls_overlap_up_to_max_concurrency_and_same_key_writes_stay_ordered(
     assert stored["A-399"] == "Account 399"
     assert stored["A-5"] == "late"
     assert len(stored) == 400
+
+
+# -- keys compared as Salesforce stores them -------------------------------------------------
+
+INVOICE_MATCH_PROPS = {
+    "notes": {"type": "string"},
+    "value": {},  # any JSON value: each case sends its own form
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "again"),
+    [
+        pytest.param("Quantity__c", "5.0", 5, id="double-5-vs-stored-5.0"),
+        pytest.param("Amount__c", 12.5, "12.50", id="currency-trailing-zero"),
+        pytest.param("Invoice_Date__c", "2024-01-02", "2024-01-02", id="date-literal-unquoted"),
+        pytest.param(
+            "Paid_At__c",
+            "2024-01-02T05:04:05.120+02:00",
+            "2024-01-02T03:04:05.12Z",
+            id="datetime-same-instant",
+        ),
+        pytest.param("Account__c", "parent18", "parent15", id="reference-15-vs-18"),
+    ],
+)
+def test_matcher_replays_update_the_record_they_created(
+    field, first, again, salesforce_emulator, tmp_path
+):
+    [parent] = salesforce_emulator.org.save("insert", "Account", [{"Name": "Parent"}])
+    forms = {"parent15": parent.id[:15], "parent18": parent.id}
+    stream = {
+        "sobject": "Invoice__c",
+        "match_fields": [field],
+        "field_mapping": {"value": field, "notes": "Notes__c"},
+    }
+    config = _config(salesforce_emulator, tmp_path, {"invoices": stream})
+    for value, notes in ((first, "first"), (again, "second")):
+        run = run_target(
+            config,
+            [
+                schema("invoices", INVOICE_MATCH_PROPS),
+                record("invoices", {"value": forms.get(value, value), "notes": notes}),
+            ],
+            tmp_path,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+    stats = run.report["streams"]["invoices"]
+    assert (stats["created"], stats["updated"]) == (0, 1)
+    [stored] = salesforce_emulator.records("Invoice__c")
+    assert stored["Notes__c"] == "second"
+
+
+NUMERIC_KEY_METADATA = {
+    "objects": {
+        "Meter__c": {
+            "label": "Meter",
+            "labelPlural": "Meters",
+            "fields": {
+                "Meter_No__c": {
+                    "type": "double",
+                    "precision": 18,
+                    "scale": 0,
+                    "externalId": True,
+                    "unique": True,
+                },
+                "Reading__c": {"type": "double", "precision": 18, "scale": 2},
+            },
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("api", ["rest", "bulk"])
+@pytest.mark.parametrize("operation", ["update", "delete"])
+def test_update_and_delete_by_a_number_external_id(
+    api, operation, salesforce_emulator_factory, tmp_path
+):
+    emulator = salesforce_emulator_factory(metadata=NUMERIC_KEY_METADATA)
+    seeded = [{"Name": f"M{i}", "Meter_No__c": i, "Reading__c": 1} for i in (5, 6, 7)]
+    assert all(r.success for r in emulator.org.save("insert", "Meter__c", seeded))
+    stream = {
+        "sobject": "Meter__c",
+        "api": api,
+        "operation": operation,
+        "external_id_field": "Meter_No__c",
+        "field_mapping": {"meter": "Meter_No__c", "reading": "Reading__c"},
+    }
+    props = {"meter": {"type": "number"}, "reading": {"type": "number"}}
+    # As a tap sends them: an integer, a decimal with a trailing zero, an unknown meter.
+    text = "\n".join(
+        [
+            '{"type": "SCHEMA", "stream": "meters", "schema": {"type": "object", "properties": '
+            + json.dumps(props)
+            + '}, "key_properties": []}',
+            '{"type": "RECORD", "stream": "meters", "record": {"meter": 5, "reading": 2.5}}',
+            '{"type": "RECORD", "stream": "meters", "record": {"meter": 6.0, "reading": 3}}',
+            '{"type": "RECORD", "stream": "meters", "record": {"meter": 8, "reading": 4}}',
+        ]
+    )
+    run = run_target(
+        _config(emulator, tmp_path, {"meters": stream}, on_record_error="continue"),
+        text + "\n",
+        tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [(d["record"]["meter"], d["errorCode"]) for d in run.dead_letters] == [(8, "NOT_FOUND")]
+    stored = {r["Meter_No__c"]: r["Reading__c"] for r in emulator.records("Meter__c")}
+    if operation == "update":
+        assert run.report["streams"]["meters"]["updated"] == 2
+        assert stored == {5.0: 2.5, 6.0: 3.0, 7.0: 1.0}
+    else:
+        assert run.report["streams"]["meters"]["deleted"] == 2
+        assert stored == {7.0: 1.0}
+
+
+def test_a_null_match_value_matches_records_whose_field_is_empty(salesforce_emulator, tmp_path):
+    org = salesforce_emulator.org
+    seeded = org.save(
+        "insert",
+        "Contact",
+        [
+            {"LastName": "Doe", "Email": None, "Title": "seeded"},
+            {"LastName": "Doe", "Email": "doe@example.com", "Title": "seeded"},
+        ],
+    )
+    without_email, with_email = (r.id for r in seeded)
+    props = {
+        "last_name": {"type": ["string", "null"]},
+        "email": {"type": ["string", "null"]},
+        "title": {"type": "string"},
+    }
+    stream = {"sobject": "Contact", "match_fields": ["LastName", "Email"]}
+    config = _config(
+        salesforce_emulator, tmp_path, {"contacts": stream}, on_record_error="continue"
+    )
+    rows = [
+        # Null, absent and empty text all mean "Email is empty".
+        record("contacts", {"last_name": "Doe", "email": None, "title": "null"}),
+        record("contacts", {"last_name": "Roe", "title": "absent"}),
+        record("contacts", {"last_name": "Poe", "email": "", "title": "empty"}),
+        # Nothing to match on: rejected, never a create or an update of some empty record.
+        record("contacts", {"last_name": None, "email": None, "title": "no key"}),
+    ]
+    for attempt in range(2):
+        run = run_target(config, [schema("contacts", props), *rows], tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+        stats = run.report["streams"]["contacts"]
+        assert (stats["created"], stats["updated"]) == ((2, 1) if attempt == 0 else (0, 3))
+        [dead] = run.dead_letters
+        assert (dead["errorCode"], dead["record"]["title"]) == ("MISSING_KEY", "no key")
+        assert dead["fields"] == ["LastName", "Email"]
+    stored = {r["Id"]: (r["LastName"], r["Email"], r["Title"]) for r in org.rows("Contact")}
+    assert stored.pop(without_email) == ("Doe", None, "null")
+    assert stored.pop(with_email) == ("Doe", "doe@example.com", "seeded")
+    assert sorted(stored.values()) == [("Poe", None, "empty"), ("Roe", None, "absent")]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected_notes"),
+    [
+        # The update writes the milliseconds too (an org keeping seconds drops them again).
+        pytest.param(["03:04:05.000"], {"03:04:05.123": "new"}, id="held-to-the-second"),
+        pytest.param(
+            ["03:04:05.000", "03:04:05.123"],
+            {"03:04:05.000": "seeded", "03:04:05.123": "new"},
+            id="exact-millisecond-first",
+        ),
+    ],
+)
+def test_a_datetime_match_finds_the_record_held_to_the_second(
+    stored, expected_notes, salesforce_emulator, tmp_path
+):
+    # Salesforce keeps datetimes to the second: a replay with milliseconds must find the record.
+    rows = [{"Paid_At__c": f"2024-01-02T{t}Z", "Notes__c": "seeded"} for t in stored]
+    assert all(r.success for r in salesforce_emulator.org.save("insert", "Invoice__c", rows))
+    stream = {
+        "sobject": "Invoice__c",
+        "match_fields": ["Paid_At__c"],
+        "field_mapping": {"value": "Paid_At__c", "notes": "Notes__c"},
+    }
+    run = run_target(
+        _config(salesforce_emulator, tmp_path, {"invoices": stream}),
+        [
+            schema("invoices", INVOICE_MATCH_PROPS),
+            record("invoices", {"value": "2024-01-02T05:04:05.123+02:00", "notes": "new"}),
+        ],
+        tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = run.report["streams"]["invoices"]
+    assert (stats["created"], stats["updated"]) == (0, 1)
+    notes = {
+        r["Paid_At__c"][11:23]: r["Notes__c"] for r in salesforce_emulator.records("Invoice__c")
+    }
+    assert notes == expected_notes
