@@ -309,6 +309,12 @@ class TargetSalesforceOut(Target):
             sys.exit(EXIT_CONFIG)
         sys.exit(target.run(file_input))
 
+    def _note_signal(self, exc: RunInterruptedError) -> None:
+        """Say at once what a stop signal does (the run may take a moment to end)."""
+        self.runtime.report.errors.append(str(exc))
+        self._signals_logged.add(str(exc))
+        self.logger.warning("%s", exc)
+
     def run(self, file_input: IO[str] | None) -> int:
         """Read the input and write it; end with the report and summary; return the exit code.
 
@@ -316,6 +322,7 @@ class TargetSalesforceOut(Target):
         ends here, so the report and the summary always account for every record.
         """
         status, code = "failed", EXIT_FAILED
+        self._signals_logged: set[str] = set()
         try:
             try:
                 self.listen(file_input)
@@ -324,16 +331,14 @@ class TargetSalesforceOut(Target):
                 interrupted = self._stop_signal is not None
                 status, code = ("interrupted", EXIT_FAILED) if interrupted else ("succeeded", 0)
             except RunInterruptedError as exc:
-                self.runtime.report.errors.append(str(exc))
-                self.logger.warning("%s", exc)
+                self._note_signal(exc)
                 if exc.hard:
                     raise
                 # Everything received is written (Bulk jobs waited for) before STATE.
                 self.process_endofpipe()
                 status = "interrupted"
             except SingerReadError as exc:
-                self.runtime.report.errors.append(str(exc))
-                self.logger.error("bad Singer input: %s", exc)
+                self.runtime.report.errors.append(f"bad Singer input: {exc}")
                 # The records before the bad line are written and accounted for.
                 status, code = "bad input", EXIT_BAD_INPUT
                 self._busy = True
@@ -344,15 +349,15 @@ class TargetSalesforceOut(Target):
         except (ConfigError, AuthenticationError, ConfigValidationError) as exc:
             status, code = "failed", EXIT_CONFIG
             self.runtime.report.errors.append(str(exc))
-            self.logger.error("%s", exc)
+        except RunInterruptedError as exc:
+            status = "interrupted"
+            if str(exc) not in self._signals_logged:  # a second signal, during the drain
+                self._note_signal(exc)
         except (SalesforceOutError, SingerSDKError, SingerReadError) as exc:
-            status = "interrupted" if isinstance(exc, RunInterruptedError) else "failed"
             self.runtime.report.errors.append(str(exc))
-            self.logger.error("%s", exc)
         except Exception as exc:
             # A defect of ours must still end with every record accounted for.
-            self.runtime.report.errors.append(f"{type(exc).__name__}: {exc}")
-            self.logger.error("unexpected error: %s: %s", type(exc).__name__, exc)
+            self.runtime.report.errors.append(f"unexpected error: {type(exc).__name__}: {exc}")
             self.logger.debug("traceback", exc_info=exc)
         finally:
             if status != "succeeded":
@@ -360,4 +365,9 @@ class TargetSalesforceOut(Target):
             report = self.runtime.finish(status)
             sys.stderr.write(summary_table(report) + "\n")
             sys.stderr.flush()
+            # The cause comes last, after the summary, so that tools showing only a run's
+            # last line (Meltano) show it.
+            for error in report["errors"]:
+                if error not in self._signals_logged:
+                    self.logger.error("%s", error)
         return code

@@ -477,7 +477,10 @@ class RecordValidator(BaseJSONSchemaValidator):
                 reason,
             )
         else:
-            LOGGER.info(
+            # Worth a line only when the SCHEMA is not read as singer-sdk's default.
+            level = logging.DEBUG if self.dialect is DRAFT2020 else logging.INFO
+            LOGGER.log(
+                level,
                 "stream %r: SCHEMA read as JSON Schema %s (%s)",
                 stream,
                 DIALECT_NAMES[self.dialect],

@@ -125,7 +125,9 @@ def run_target(
     outputs += [p.read_text() for p in (report_path, tmp_path / "dead.jsonl") if p.exists()]
     assert_no_secrets(config or {}, env or {}, outputs)
     dead = (
-        [json.loads(line) for line in dead_path.read_text().splitlines()]
+        # JSONL lines end at "\n" only; str.splitlines would also cut at U+2028 and the like,
+        # which JSON strings may hold unescaped.
+        [json.loads(line) for line in dead_path.read_text().split("\n") if line]
         if dead_path.exists()
         else []
     )

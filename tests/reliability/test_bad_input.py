@@ -67,7 +67,7 @@ HEAD = [
         ),
         ("", "input line 6 is not valid JSON"),
         ("[1, 2]", "input line 6 is not a JSON object: '[1, 2]'"),
-        ('{"type": "RECORD"}', "input line 6: Line is missing required stream, record key(s)"),
+        ('{"type": "RECORD"}', "input line 6: Line is missing required"),
         (
             '{"type": "RECORD", "stream": "leads", "record": {"a": 1}}',
             "input line 6: A record for stream 'leads' was encountered before a corresponding "
@@ -136,8 +136,8 @@ BAD_RECORDS = [
     (
         {"ref": "K-date", "last_name": "x", "birthdate": "2023-02-30"},
         "INVALID_RECORD",
-        "'birthdate'",
-        [],
+        "property 'birthdate': not a date: '2023-02-30' (expected YYYY-MM-DD",
+        ["Birthdate"],
     ),
     (
         {
@@ -164,14 +164,14 @@ BAD_RECORDS = [
     (
         {"ref": None, "last_name": "no key"},
         "MISSING_KEY",
-        "no value for External_Id__c",
+        "no value for the key field External_Id__c (property 'ref' is absent, null or empty)",
         ["External_Id__c"],
     ),
     (
         {"last_name": "absent key"},
-        "INVALID_RECORD",
-        "key properties missing from the record: ref",
-        [],
+        "MISSING_KEY",
+        "no value for the key field External_Id__c (property 'ref' is absent, null or empty)",
+        ["External_Id__c"],
     ),
 ]
 

@@ -194,7 +194,8 @@ def test_a_create_whose_answer_was_lost_is_dead_lettered_as_outcome_unknown_neve
     assert all("Check the org for this record" in d["message"] for d in unknown)
     assert all(d["source"] == "target" for d in unknown)
     stats = run.report["streams"]["contacts"]
-    assert (stats["received"], stats["created"], stats["failed"]) == (1000, 600, 400)
+    assert (stats["received"], stats["created"], stats["outcome_unknown"]) == (1000, 600, 400)
+    assert stats["failed"] == stats["not_sent"] == 0
     stored = {r["Title"] for r in emulator.records("Contact")}
     assert len(stored) == 600 and stored.isdisjoint(d["record"]["contact_ref"] for d in unknown)
     # on_record_error is continue: STATE covers the dead-lettered records too.
@@ -214,10 +215,16 @@ def test_outcome_unknown_with_on_record_error_fail_stops_without_state(
     # The batch with the lost answer is finished, then the run stops (a call of the next
     # batch may already be under way). The lost call is never sent again.
     assert statuses[:2] == [200, None] and statuses.count(None) == 1
-    assert [d["errorCode"] for d in run.dead_letters] == ["OUTCOME_UNKNOWN"] * 200
+    codes = [d["errorCode"] for d in run.dead_letters]
+    assert codes.count("OUTCOME_UNKNOWN") == 200
+    # The records read but never sent when the run stopped are listed too.
+    assert set(codes) <= {"OUTCOME_UNKNOWN", "NOT_SENT"}
     stored = {r["Title"] for r in emulator.records("Contact")}
     assert len(stored) == 200 * statuses.count(200)
     assert stored.isdisjoint(d["record"]["contact_ref"] for d in run.dead_letters)
+    stats = run.report["streams"]["contacts"]
+    assert stats["received"] == len(stored) + len(codes)
+    assert (stats["outcome_unknown"], stats["not_sent"]) == (200, codes.count("NOT_SENT"))
 
 
 def test_an_insert_replayed_after_a_crash_creates_duplicates(salesforce_emulator, tmp_path):

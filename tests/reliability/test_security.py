@@ -106,7 +106,7 @@ def test_env_config_secrets_never_reach_any_output(salesforce_emulator, tmp_path
     # The same credentials, one wrong: the login failure names the problem, not the value.
     env["TARGET_SALESFORCE_OUT_CLIENT_SECRET"] = "wrong-env-secret-42"
     run = run_target(None, messages, tmp_path, args=["--config", "ENV"], env=env)
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login or configuration error
     assert "Salesforce login failed" in run.stderr
 
 
@@ -145,7 +145,7 @@ def test_access_tokens_and_credentials_stay_out_of_dead_letters_and_report(
         assert all(token.split("!")[1] not in text for text in outputs)
     # A dead letter holds the record and Salesforce's answer, nothing about the connection.
     allowed = {"stream", "sobject", "operation", "record", "errorCode", "message", "fields"}
-    allowed |= {"source", "time", "job_id"}
+    allowed |= {"source", "time", "job_id", "run_id"}
     for dead in run.dead_letters:
         assert set(dead) <= allowed
     assert {d["record"]["contact_ref"] for d in run.dead_letters} == {"C-null", "C-long"}
@@ -168,7 +168,7 @@ def test_a_broken_private_key_is_reported_without_its_contents(salesforce_emulat
     }
     messages = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(1)]
     run = run_target(config, messages, tmp_path)  # scans every line of the key
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login or configuration error
     assert "private key is not a valid PEM-encoded RSA private key" in run.stderr
 
     key_file = tmp_path / "server.key"
@@ -176,7 +176,7 @@ def test_a_broken_private_key_is_reported_without_its_contents(salesforce_emulat
     del config["private_key"]
     config["private_key_file"] = str(key_file)
     run = run_target(config, messages, tmp_path)
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login or configuration error
     assert "private key is not a valid PEM-encoded RSA private key" in run.stderr
     # private_key_file is a path, not a secret setting: scan for the file's contents here.
     for line in broken.splitlines()[1:-1]:
@@ -207,7 +207,7 @@ def test_a_key_file_the_org_does_not_trust_is_not_logged(salesforce_emulator_fac
         tmp_path,
         env={**os.environ, "LOGLEVEL": "DEBUG"},
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login or configuration error
     assert "invalid_grant: invalid assertion" in run.stderr
     for line in untrusted.splitlines()[1:-1]:
         assert line not in run.stderr and line not in run.stdout
@@ -319,15 +319,15 @@ def test_a_self_signed_certificate_is_refused(self_signed, tmp_path):
     with fake_org({"access_token": "fake-token-1", "instance_url": "x"}, context) as (url, seen):
         config = base_config(url, tmp_path, streams={"contacts": CONTACT_STREAM})
         run = run_target(config, messages, tmp_path, env=env)
-        assert run.returncode == 1
-        assert "SSLError" in run.stderr
+        assert run.returncode == 2  # a login or configuration error
+        assert "certificate could not be verified" in run.stderr
         assert seen == []  # no request (and no credential) got through the handshake
 
         # The control: trusting that certificate lets the same run reach the token endpoint.
         run = run_target(
             config, messages, tmp_path, env={**env, "REQUESTS_CA_BUNDLE": str(cert_path)}
         )
-        assert run.returncode == 1  # the fake org has no describe
+        assert run.returncode == 2  # the fake org has no describe
         assert seen[0] == "POST /services/oauth2/token"
 
 
@@ -378,7 +378,7 @@ def test_a_token_response_pointing_to_plain_http_elsewhere_is_refused(tmp_path):
         run = run_target(
             config, [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(1)], tmp_path
         )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login or configuration error
     assert "instance_url: plain http:// is only allowed to loopback hosts" in run.stderr
     assert "acme.my.salesforce.com" in run.stderr
     assert seen == ["POST /services/oauth2/token"]  # the token never went anywhere else

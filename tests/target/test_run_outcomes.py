@@ -64,7 +64,9 @@ def _popen(config: dict[str, Any], tmp_path) -> subprocess.Popen[bytes]:
 
 def _dead(tmp_path) -> list[dict[str, Any]]:
     path = tmp_path / "dead.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().split("\n") if line]
 
 
 # -- dry run ------------------------------------------------------------------------------------
@@ -445,7 +447,7 @@ def test_success_file_lists_every_written_record_and_lines_carry_the_run_id(
         run = run_target(config, messages, tmp_path)
         assert run.returncode == 0, run.stderr
         runs.append(run)
-    lines = [json.loads(x) for x in (tmp_path / "success.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (tmp_path / "success.jsonl").read_text().split("\n") if x]
     stored = {r["External_Id__c"]: r["Id"] for r in salesforce_emulator.records("Contact")}
     first, second = (r.report["run_id"] for r in runs)
     assert first != second
@@ -458,7 +460,7 @@ def test_success_file_lists_every_written_record_and_lines_carry_the_run_id(
     }
     assert all(x["stream"] == "contacts" and x["time"] for x in lines)
     # The dead-letter file was appended to by both runs; each line says which run wrote it.
-    dead = [json.loads(x) for x in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    dead = [json.loads(x) for x in (tmp_path / "dead.jsonl").read_text().split("\n") if x]
     assert [d["run_id"] for d in dead] == [second]  # run_target clears it before each run
     assert "dead letters:" in runs[1].stderr
 

@@ -372,8 +372,9 @@ class RecordMissingKeyProperty(EmulatorChecks, TargetRecordMissingKeyProperty):
         [dead] = self.dead_letters()
         assert dead["stream"] == "test_record_missing_key_property"
         assert dead["record"] == {"metric": 8214}
-        assert dead["errorCode"] == "INVALID_RECORD"
-        assert "key properties missing from the record: id" in dead["message"]
+        # The key property is the stream's external id: one message for absent, null, "".
+        assert dead["errorCode"] == "MISSING_KEY"
+        assert "(property 'id' is absent, null or empty)" in dead["message"]
         assert dead["source"] == "target"
         assert self.stream_report("test_record_missing_key_property")["failed"] == 1
 

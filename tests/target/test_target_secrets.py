@@ -53,6 +53,6 @@ def test_login_failure_leaks_no_secret(salesforce_emulator, tmp_path):
     run = run_target(
         config, [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(1)], tmp_path
     )
-    assert run.returncode == 1
+    assert run.returncode == 2  # a login error
     assert "Salesforce login failed" in run.stderr
     assert "s3cr3t-value-123" not in run.stderr
