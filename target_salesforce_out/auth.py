@@ -1,13 +1,15 @@
-"""Login host resolution and the five OAuth flows.
+"""The Authenticator: logs in with the configured grant, once per token, for every thread.
 
-The token response's ``instance_url`` is the only base URL used for data calls. Tokens have no
-``expires_in``: the client learns of expiry from a 401 and calls :meth:`Authenticator.refresh`,
-which several sink threads may do at once, so only the first one goes to the token endpoint.
+The token response's ``instance_url`` is the only base URL used for data calls (Salesforce
+Help, "OAuth Endpoints"). Tokens have no ``expires_in``: the client learns of expiry from a 401
+and calls :meth:`Authenticator.refresh`, which several sink threads may do at once, so only the
+first one goes to the token endpoint. What each flow sends is its grant's business
+(``grants.py``); this module only posts it.
 
 A failed login is one line that says what to fix: the OAuth ``error``/``error_description``
-pair (OAuth 2.0 Web Server Flow guide, "OAuth 2.0 Token Endpoint Errors") with a hint for the
-usual cause, or, when the login host cannot be reached, why in plain words (refused, TLS, DNS,
-timeout), never the HTTP library's text. Retries of an unreachable host are silent.
+pair (Salesforce Help, "OAuth 2.0 Authorization Errors") with a hint for the usual cause, or,
+when the login host cannot be reached, why in plain words (refused, TLS, DNS, timeout), never
+the HTTP library's text. Retries of an unreachable host are silent.
 """
 
 from __future__ import annotations
@@ -16,92 +18,34 @@ import http.client
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import backoff
-import jwt
 import requests
 
 from target_salesforce_out.errors import AuthenticationError, ConfigError
-from target_salesforce_out.settings import check_url_scheme, infer_auth_flow, is_loopback_host
+from target_salesforce_out.grants import GRANTS, GivenToken, grant_for
+from target_salesforce_out.login_hosts import check_url_scheme, is_loopback_host, resolve_login_url
 
-LOGIN_HOST = "https://login.salesforce.com"
-SANDBOX_HOST = "https://test.salesforce.com"
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
-JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# Salesforce asks for a JWT expiry no more than 3 minutes ahead.
-JWT_LIFETIME_SECONDS = 180
 LOGIN_TRIES = 4
 
-_REFRESH_HINT = (
-    "Salesforce answers so for a refresh_token that is not whole, too: check it was copied "
-    "completely. Otherwise it was revoked or expired: Salesforce keeps at most 5 approvals "
-    "(refresh tokens) per user per connected app and silently revokes the oldest when a 6th is "
-    "granted, so another login with the same user and app (a second deployment, a CI job, a "
-    "developer's laptop) may have evicted this one; connected-app refresh token policies can "
-    "also expire it. Authorize again to get a new refresh token, or switch to auth_flow "
-    "jwt_bearer or client_credentials, which issue no refresh tokens and are not subject to "
-    "that limit."
-)
-
-
-def resolve_login_url(domain: str | None, is_sandbox: bool | None) -> str:
-    """Turn the ``domain``/``is_sandbox`` settings into the token endpoint's base URL."""
-    value = (domain or ("test" if is_sandbox else "login")).strip().rstrip("/")
-    lowered = value.lower()
-    if lowered == "login":
-        return LOGIN_HOST
-    if lowered == "test":
-        return SANDBOX_HOST
-    if "://" in value:
-        problems = check_url_scheme(value, "domain")
-        if problems:
-            raise ConfigError(problems[0])
-        parts = urlsplit(value)
-        return f"{parts.scheme}://{parts.netloc}"
-    return f"https://{value}"
-
-
-def jwt_audience(login_url: str) -> str:
-    """``aud`` must be the generic login host even when the token endpoint is My Domain."""
-    host = (urlsplit(login_url).hostname or "").lower()
-    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
-        return SANDBOX_HOST
-    return LOGIN_HOST
+# Hints for the errors about the connected app itself, whatever the flow.
+_CLIENT_HINTS = {
+    "invalid_client_id": (
+        "client_id is not the consumer key of a connected app this login host knows (an "
+        "app of a sandbox needs domain test or the sandbox's My Domain)"
+    ),
+    "invalid_client": "client_secret is not the consumer secret of the client_id's app",
+}
 
 
 def login_hint(config: dict[str, Any], flow: str, error: str, description: str) -> str:
     """What usually causes an OAuth error of the token endpoint, and what to do about it."""
-    text = description.lower()
-    # Only this description points at the approval limit; "authentication failure" or
-    # "inactive user" would send the reader down the wrong path.
-    revoked = "expired" in text or "revoked" in text
-    if flow == "refresh_token" and error == "invalid_grant" and revoked:
-        return _REFRESH_HINT
-    if flow == "password" and error == "invalid_grant" and "authentication" in text:
-        if config.get("security_token"):
-            return (
-                "Check username, password and security_token: resetting the password also "
-                "issues a new security token"
-            )
-        return (
-            "Check username and password. Unless the org trusts this IP range, the password "
-            "must be followed by the user's security token: set security_token (Salesforce "
-            "emails a new one from Settings -> Reset My Security Token)"
-        )
-    if error == "invalid_client_id":
-        return (
-            "client_id is not the consumer key of a connected app this login host knows (an "
-            "app of a sandbox needs domain test or the sandbox's My Domain)"
-        )
-    if error == "invalid_client":
-        return "client_secret is not the consumer secret of the client_id's app"
-    return ""
+    return GRANTS[flow].login_hint(config, error, description) or _CLIENT_HINTS.get(error, "")
 
 
 @dataclass(frozen=True)
@@ -113,19 +57,19 @@ class Session:
 
 
 class Authenticator:
-    """Obtains access tokens with the configured flow; thread-safe."""
+    """Obtains access tokens with the configured grant; thread-safe."""
 
     def __init__(self, config: dict[str, Any], http: requests.Session, timeout: float) -> None:
         """Read the credentials from ``config``; no network call happens here."""
-        flow = infer_auth_flow(config)
-        if flow is None:
+        grant = grant_for(config)
+        if grant is None:
             raise ConfigError("no credentials configured")
-        self.flow = flow
+        self.flow = grant.name
         self._config = config
         self._http = http
         self._timeout = timeout
         self.login_url = resolve_login_url(config.get("domain"), config.get("is_sandbox"))
-        self._refresh_token: str | None = config.get("refresh_token")
+        self._grant = grant(config, self.login_url)
         self._lock = threading.Lock()
         self._session: Session | None = None
         self.logins = 0
@@ -142,24 +86,17 @@ class Authenticator:
         with self._lock:
             if self._session is not None and self._session.access_token != stale_token:
                 return self._session
-            if self.flow == "access_token":
-                raise AuthenticationError(
-                    "INVALID_SESSION_ID",
-                    "the configured access_token expired or was revoked",
-                    "Get a new token (for example with `sf org display`) or configure a flow "
-                    "that can log in again (jwt_bearer, client_credentials, refresh_token).",
-                )
+            stuck = self._grant.cannot_renew()
+            if stuck is not None:
+                raise stuck
             self._session = self._login()
             return self._session
 
     def _login(self) -> Session:
-        if self.flow == "access_token":
-            return self._checked(str(self._config["access_token"]), self._config["instance_url"])
-        body = self._grant_body()
-        auth = None
-        if self.flow == "client_credentials":
-            auth = (str(self._config["client_id"]), str(self._config["client_secret"]))
-        response = self._post_token(body, auth)
+        request = self._grant.token_request()
+        if isinstance(request, GivenToken):
+            return self._checked(request.access_token, request.instance_url)
+        response = self._post_token(request.body, request.basic_auth)
         self.logins += 1
         payload = _json_object(response)
         if response.status_code != 200 or "access_token" not in payload:
@@ -168,9 +105,7 @@ class Authenticator:
             raise AuthenticationError(
                 error, description, login_hint(self._config, self.flow, error, description)
             )
-        if payload.get("refresh_token"):
-            # Refresh token rotation: the old one is now invalid.
-            self._refresh_token = str(payload["refresh_token"])
+        self._grant.accept(payload)
         return self._checked(str(payload["access_token"]), payload.get("instance_url"))
 
     def _post_token(self, body: dict[str, str], auth: tuple[str, str] | None) -> requests.Response:
@@ -271,50 +206,6 @@ class Authenticator:
         if problems:
             raise ConfigError(problems[0])
         return Session(token, url)
-
-    def _grant_body(self) -> dict[str, str]:
-        cfg = self._config
-        if self.flow == "refresh_token":
-            body = {
-                "grant_type": "refresh_token",
-                "client_id": str(cfg["client_id"]),
-                "refresh_token": str(self._refresh_token),
-            }
-            if cfg.get("client_secret"):
-                body["client_secret"] = str(cfg["client_secret"])
-            return body
-        if self.flow == "password":
-            return {
-                "grant_type": "password",
-                "client_id": str(cfg["client_id"]),
-                "client_secret": str(cfg["client_secret"]),
-                "username": str(cfg["username"]),
-                "password": str(cfg["password"]) + str(cfg.get("security_token") or ""),
-            }
-        if self.flow == "client_credentials":
-            return {"grant_type": "client_credentials"}
-        return {"grant_type": JWT_GRANT, "assertion": self._assertion()}
-
-    def _assertion(self) -> str:
-        cfg = self._config
-        key = cfg.get("private_key")
-        if not key:
-            path = Path(str(cfg["private_key_file"])).expanduser()
-            try:
-                key = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"private_key_file {str(path)!r}: {exc.strerror}") from None
-        claims = {
-            "iss": str(cfg["client_id"]),
-            "sub": str(cfg["username"]),
-            "aud": jwt_audience(self.login_url),
-            "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
-        }
-        try:
-            return jwt.encode(claims, str(key), algorithm="RS256")
-        except (ValueError, TypeError, jwt.PyJWTError):
-            # The library's message could quote key material; say only what is wrong.
-            raise ConfigError("private key is not a valid PEM-encoded RSA private key") from None
 
 
 class _LoginUnavailableError(Exception):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 from upath import UPath
 
-from target_salesforce_out.errors import SalesforceOutError
+from target_salesforce_out.errors import BatchFileError
 
 # The values a RECORD message would carry: JSON numbers with a fraction as Decimal, like
 # singer-sdk's msgspec reader that parses this target's input.
@@ -33,10 +33,6 @@ _ENCODER = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
 _GZIP_MAGIC = b"\x1f\x8b"
 # Parquet rows converted at a time: bounded memory whatever the row group size.
 _PARQUET_ROWS = 1000
-
-
-class BatchFileError(SalesforceOutError):
-    """A BATCH message, or a file its manifest lists, cannot be read."""
 
 
 def record_messages(message: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -1,15 +1,23 @@
 """The HTTP client: one ``requests.Session``, retries, error parsing, API usage accounting.
 
-Retry policy (salesforce-api.md 8.4): transient failures (connection errors, 420/500/502/503/504,
-the concurrent-request 403) are sent again with exponential backoff and full jitter; each 401 is
-answered by one re-authentication and one replay (at most :data:`SESSION_RENEWALS` per call, so a
-token that expires again while a call is retried does not end the run); the daily-allocation 403
-and everything else surface at once. A call that is not idempotent (a create) is only sent again
-when it cannot have been applied: Salesforce may have committed a create whose answer was lost.
+Retry policy (:func:`classify` decides it, from the answer's status and error code and whether
+the call is safe to send again): transient failures (connection errors, 420/500/502/503/504,
+the concurrent-request 403) are sent again with exponential backoff and full jitter; each 401
+is answered by one re-authentication and one replay (at most :data:`SESSION_RENEWALS` logins
+per call, so a token that expires again while a call is retried does not end the run); the
+daily-allocation 403 and everything else surface at once. A call that is not idempotent (a
+create) is only sent again when it cannot have been applied: Salesforce may have committed a
+create whose answer was lost.
+
+Salesforce documents the statuses and codes in the REST API Developer Guide ("Status Codes
+and Error Responses"), the two 403 ``REQUEST_LIMIT_EXCEEDED`` limits in the Salesforce
+Developer Limits and Allocations Quick Reference ("API Request Limits and Allocations"), and
+the ``Sforce-Limit-Info`` header in the REST API Developer Guide ("Limit Info Header").
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import threading
 from collections.abc import Mapping
@@ -33,7 +41,13 @@ from target_salesforce_out.errors import (
 
 USER_AGENT = "target-salesforce-out"
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+# 420 is Salesforce Edge's routing failure; the 5xx are server and gateway errors.
 _TRANSIENT_STATUS = frozenset({420, 500, 502, 503, 504})
+# A 503 is taken to mean the server was too busy to take the call, so even a create is sent
+# again: not documented by Salesforce; the emulator's choice too (docs/salesforce.md).
+_REFUSED_STATUS = 503
+# The message tells the daily allocation from the concurrent long-running request limit;
+# both come as 403 REQUEST_LIMIT_EXCEEDED.
 _DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
 # Logins one call may trigger, each after a 401 for the token it had just been given.
 SESSION_RENEWALS = 3
@@ -51,8 +65,60 @@ class Readable(Protocol):
 Body = bytes | Readable
 
 
+class Decision(enum.Enum):
+    """What the request loop does with a call that failed, and the error it raises for it."""
+
+    RETRY = "retry"  # TransientApiError, ConnectionFailedError: back off, send again
+    REAUTHENTICATE = "re-authenticate"  # SessionExpiredError: log in again, then replay
+    STOP = "stop"  # ApiLimitError: the org's daily allocation is spent
+    OUTCOME_UNKNOWN = "outcome unknown"  # OutcomeUnknownError: may be applied; not resent
+    FAIL = "fail"  # SalesforceApiError: sending it again would get the same answer
+
+
+def classify(
+    status: int | None, code: str = "", message: str = "", *, safe_to_resend: bool
+) -> Decision:
+    """Decide what to do with a failed call.
+
+    Args:
+        status: The answer's HTTP status (400 or more), or None when no answer came back
+            (the connection failed or timed out).
+        code: The first error's ``errorCode``.
+        message: The first error's message.
+        safe_to_resend: The call is idempotent, or it cannot have reached Salesforce.
+
+    Returns:
+        The decision; the request loop raises the error class named beside each member.
+    """
+    if status is None:
+        return Decision.RETRY if safe_to_resend else Decision.OUTCOME_UNKNOWN
+    if status == 401:
+        return Decision.REAUTHENTICATE
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        # Either limit refuses the call before it runs, so the concurrency one is retried
+        # whatever the call; the daily one will not lift for hours.
+        return Decision.STOP if message.startswith(_DAILY_LIMIT_MESSAGE) else Decision.RETRY
+    if status in _TRANSIENT_STATUS:
+        if safe_to_resend or status == _REFUSED_STATUS:
+            return Decision.RETRY
+        return Decision.OUTCOME_UNKNOWN
+    return Decision.FAIL
+
+
+# The error raised for each decision about an answer (OUTCOME_UNKNOWN has its own shape).
+_ANSWER_ERRORS: dict[Decision, type[SalesforceApiError]] = {
+    Decision.RETRY: TransientApiError,
+    Decision.REAUTHENTICATE: SessionExpiredError,
+    Decision.STOP: ApiLimitError,
+    Decision.FAIL: SalesforceApiError,
+}
+
+
 def parse_errors(response: requests.Response) -> list[ErrorDetail]:
-    """Parse a REST error array (``errorCode``); tolerate HTML and empty bodies on 5xx."""
+    """Parse a REST error array (``errorCode``); never empty, whatever the body.
+
+    HTML and empty bodies occur on 5xx answers from Salesforce's edge.
+    """
     try:
         payload = response.json()
     except ValueError:
@@ -69,7 +135,7 @@ def parse_errors(response: requests.Response) -> list[ErrorDetail]:
         else:
             # A 300 answer to an upsert is a list of record URLs.
             errors.append(ErrorDetail(f"HTTP_{response.status_code}", str(item)))
-    return errors
+    return errors or [ErrorDetail(f"HTTP_{response.status_code}", response.reason or "")]
 
 
 class SalesforceClient:
@@ -221,7 +287,8 @@ class SalesforceClient:
                 stream=stream or into is not None,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if idempotent or _never_sent(exc):
+            safe = idempotent or _never_sent(exc)
+            if classify(None, safe_to_resend=safe) is Decision.RETRY:
                 raise ConnectionFailedError(f"{method} {path}: {connection_failure(exc)}") from None
             raise OutcomeUnknownError(method, path, connection_failure(exc)) from None
         self._note_usage(response)
@@ -232,17 +299,10 @@ class SalesforceClient:
             return response
         errors = parse_errors(response)
         first = errors[0]
-        if status == 401:
-            raise SessionExpiredError(status, method, path, errors)
-        if status == 403 and first.code == "REQUEST_LIMIT_EXCEEDED":
-            if first.message.startswith(_DAILY_LIMIT_MESSAGE):
-                raise ApiLimitError(status, method, path, errors)
-            raise TransientApiError(status, method, path, errors)
-        if status in _TRANSIENT_STATUS:
-            if idempotent or status == 503:
-                raise TransientApiError(status, method, path, errors)
+        decision = classify(status, first.code, first.message, safe_to_resend=idempotent)
+        if decision is Decision.OUTCOME_UNKNOWN:
             raise OutcomeUnknownError(method, path, f"HTTP {status} {first.code}")
-        raise SalesforceApiError(status, method, path, errors)
+        raise _ANSWER_ERRORS[decision](status, method, path, errors)
 
 
 def _read_body(response: requests.Response, into: IO[bytes]) -> None:

@@ -2,6 +2,12 @@
 
 Describe counts against the API allocation, so each object is described once and shared by
 every sink (parallel sinks wait for the first fetch instead of repeating it).
+
+The calls are the REST API Developer Guide's "Describe Global" (``/sobjects``) and "sObject
+Describe" (``/sobjects/{Object}/describe``); what each field property means (``createable``,
+``nillable``, ``externalId``, ``idLookup``, ``referenceTo``, ``relationshipName``...) is in the
+SOAP API Developer Guide, "DescribeSObjectResult" (Field). Person Accounts are on when Account
+describes ``IsPersonAccount`` (Object Reference for the Salesforce Platform, "Account").
 """
 
 from __future__ import annotations

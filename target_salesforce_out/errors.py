@@ -1,13 +1,18 @@
-"""Exception hierarchy: every error carries what a caller needs to act on it.
+"""Every exception the target raises, in one hierarchy that carries what a caller needs to act.
 
 Salesforce answers with three envelopes (REST error arrays with ``errorCode``, per-record
 results with ``statusCode``, OAuth objects with ``error``); they all end up here as one of a
-few classes so the sinks can decide between retrying, dead-lettering and stopping.
+few classes so the sinks can decide between retrying, dead-lettering and stopping. Errors of
+the input (Singer lines, BATCH files), of one record (a value that does not fit its field) and
+of Bulk jobs live here too, so a caller finds every error type in one module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 
 class SalesforceOutError(Exception):
@@ -16,6 +21,10 @@ class SalesforceOutError(Exception):
 
 class ConfigError(SalesforceOutError):
     """A setting, or a combination of settings, cannot work."""
+
+
+class ConfigFileError(ConfigError):
+    """A ``--config`` file is missing, unreadable, or not a JSON object."""
 
 
 class AuthenticationError(SalesforceOutError):
@@ -119,3 +128,78 @@ class RunInterruptedError(SalesforceOutError):
 
 class RecordsFailedError(SalesforceOutError):
     """``on_record_error: fail`` and a batch had records Salesforce (or we) rejected."""
+
+
+# -- one record ------------------------------------------------------------------------------
+
+
+class RecordRejectedError(Exception):
+    """A record that cannot be sent; carries the error as it goes to the dead-letter file."""
+
+    def __init__(self, detail: ErrorDetail) -> None:
+        """Keep the detail; the message is the detail's message."""
+        self.detail = detail
+        super().__init__(detail.message)
+
+
+class ValueProblemError(Exception):
+    """A value does not fit its field (code and message in Salesforce's vocabulary)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        """Keep the Salesforce-style status code with the text."""
+        self.code = code
+        super().__init__(message)
+
+
+class UnsendableValueError(Exception):
+    """A value that Bulk CSV cannot carry (the string ``#N/A`` reads as null)."""
+
+    def __init__(self, column: str) -> None:
+        """Name the column whose value cannot be sent."""
+        self.column = column
+        super().__init__(column)
+
+
+# -- Bulk API 2.0 jobs -------------------------------------------------------------------------
+
+
+class BulkJobError(SalesforceOutError):
+    """A job ended without processing all of its rows; carries the job's ``errorMessage``."""
+
+    def __init__(self, job_id: str, state: str, error_message: str, text: str) -> None:
+        """Keep the job id, its state and Salesforce's job-level message."""
+        self.job_id = job_id
+        self.state = state
+        self.error_message = error_message
+        super().__init__(text)
+
+
+class BulkJobFailedError(BulkJobError):
+    """The job ended ``Failed`` (some rows may have been committed; see the report)."""
+
+
+class BulkJobAbortedError(BulkJobError):
+    """The job was aborted (by this run when it was interrupted, or by someone in the org)."""
+
+
+class BulkJobTimeoutError(BulkJobError):
+    """The job did not reach a terminal state in time; it was aborted."""
+
+
+class AnswersLostError(SalesforceOutError):
+    """An upload or close went unanswered every time; the job was left Open, never closed."""
+
+
+# -- input -------------------------------------------------------------------------------------
+
+
+class BadInputError(InvalidInputLine):
+    """A line of Singer input that cannot be read as a message."""
+
+
+class RecordBeforeSchemaError(BadInputError, RecordsWithoutSchemaException):
+    """A RECORD before its stream's SCHEMA; still the exception singer-sdk's callers expect."""
+
+
+class BatchFileError(SalesforceOutError):
+    """A BATCH message, or a file its manifest lists, cannot be read."""

@@ -1,4 +1,11 @@
-"""Salesforce record ids: shape and checksum checks done before a value is sent."""
+"""Salesforce record ids: shape and checksum checks done before a value is sent.
+
+An id is 15 case-sensitive letters and digits, or those 15 plus a 3-character suffix that
+encodes the case of the first 15, so the 18-character form survives case-insensitive systems;
+the API accepts both and returns 18 (SOAP API Developer Guide, "Field Types": ID). The suffix
+is compared without case here: whether Salesforce reads a lower-case suffix is not documented,
+and the emulator accepts one too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,11 @@ _ID_SHAPE = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
 
 
 def checksum_suffix(id15: str) -> str:
-    """The 3-character suffix that encodes the case of a 15-character id."""
+    """The 3-character suffix that encodes the case of a 15-character id.
+
+    Each 5-character block gives one suffix character: bit ``i`` is set when the block's
+    ``i``-th character is an upper-case letter, and the 5-bit number indexes ``A-Z0-5``.
+    """
     suffix = ""
     for start in (0, 5, 10):
         bits = 0

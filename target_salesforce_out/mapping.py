@@ -1,393 +1,32 @@
-"""Property -> field resolution, checks against describe, and value conversion.
+"""Property -> field resolution and the checks against describe, then per-record mapping.
 
 Everything that can be known from the stream's SCHEMA and the object's describe is checked once,
-when the stream starts, and reported together as one config error. Each record is then converted
-by a precomputed function per column; a value that cannot fit rejects that record only, with a
-message naming the stream, the record's key and the field.
+when the stream starts, and reported together as one config error. Each record is then mapped
+to its fields, each value converted by its column's converter (see :mod:`.converters`); a value
+that cannot fit rejects that record only, with a message naming the stream, the record's key
+and the field.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import msgspec
-
+from target_salesforce_out.converters import Converter, converter_for, shown
 from target_salesforce_out.describe import FieldInfo, ObjectInfo
-from target_salesforce_out.errors import ConfigError, ErrorDetail
-from target_salesforce_out.ids import id_problem
+from target_salesforce_out.errors import (
+    ConfigError,
+    ErrorDetail,
+    RecordRejectedError,
+    ValueProblemError,
+)
+from target_salesforce_out.operations import Operation
 from target_salesforce_out.settings import StreamSettings
 
 LOGGER = logging.getLogger("target_salesforce_out.mapping")
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
-_SHOWN_VALUE_CHARS = 80
-# Objects and arrays sent to a text field: compact JSON with every digit of a Decimal.
-_JSON_TEXT = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
-_DAY_MICROSECONDS = 86_400_000_000
-
-Converter = Callable[[Any], Any]
-
-
-class RecordRejectedError(Exception):
-    """A record that cannot be sent; carries the error as it goes to the dead-letter file."""
-
-    def __init__(self, detail: ErrorDetail) -> None:
-        """Keep the detail; the message is the detail's message."""
-        self.detail = detail
-        super().__init__(detail.message)
-
-
-class ValueProblemError(Exception):
-    """A value does not fit its field (code and message in Salesforce's vocabulary)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        """Keep the Salesforce-style status code with the text."""
-        self.code = code
-        super().__init__(message)
-
-
-def shown(value: Any) -> str:
-    """A value as quoted in messages, cut to a readable length."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "..."
-
-
-# Value conversion --------------------------------------------------------------------------
-
-
-def format_datetime(value: datetime) -> str:
-    """UTC with milliseconds and ``Z``, the form both REST and Bulk accept.
-
-    A naive datetime is taken as UTC. The year always has four digits (``strftime("%Y")``
-    writes ``999`` for the year 999 on glibc), as the ``yyyy-MM-ddTHH:mm:ss.SSSZ`` pattern
-    needs (SOAP API Developer Guide, Primitive Data Types: dateTime).
-
-    Raises:
-        ValueProblemError: the moment, in UTC, falls outside the years 1 to 9999.
-    """
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                f"{value.isoformat()} is outside the years 1 to 9999 once converted to UTC",
-            ) from None
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
-    )
-
-
-def format_time(value: time) -> str:
-    """``HH:mm:ss.SSSZ`` in UTC: a time with an offset is moved by it, a naive one is UTC.
-
-    Salesforce's time fields take only this form (SOAP API Developer Guide, Primitive Data
-    Types: time), so ``13:30-03:00`` is sent as ``16:30:00.000Z``.
-    """
-    offset = value.utcoffset() or timedelta(0)
-    since_midnight = (
-        ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
-    ) - offset // timedelta(microseconds=1)
-    micros = since_midnight % _DAY_MICROSECONDS
-    seconds, micro = divmod(micros, 1_000_000)
-    minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    return f"{hour:02d}:{minute:02d}:{second:02d}.{micro // 1000:03d}Z"
-
-
-def _parse_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValueProblemError(
-        "INVALID_TYPE_ON_FIELD_IN_RECORD",
-        f"not a date-time: {shown(value)} (expected ISO 8601, e.g. 2024-01-31T13:45:00Z or "
-        "2024-01-31T13:45:00+02:00)",
-    )
-
-
-def _to_datetime(field: FieldInfo) -> Converter:
-    def convert(value: Any) -> str:
-        return format_datetime(_parse_datetime(value))
-
-    return convert
-
-
-def format_date(value: date) -> str:
-    """``yyyy-MM-dd`` with a four-digit year, as :func:`format_datetime`."""
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-
-
-def _to_date(field: FieldInfo) -> Converter:
-    def convert(value: Any) -> str:
-        # The date as written: a datetime's own calendar day, whatever its offset.
-        if isinstance(value, datetime):
-            return format_date(value.date())
-        if isinstance(value, date):
-            return format_date(value)
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                return format_date(date.fromisoformat(text))
-            except ValueError:
-                pass
-            try:
-                return format_date(datetime.fromisoformat(text).date())
-            except ValueError:
-                pass
-        raise ValueProblemError(
-            "INVALID_TYPE_ON_FIELD_IN_RECORD",
-            f"not a date: {shown(value)} (expected YYYY-MM-DD, e.g. 2024-01-31)",
-        )
-
-    return convert
-
-
-def _to_time(field: FieldInfo) -> Converter:
-    def convert(value: Any) -> str:
-        parsed: time | None = value if isinstance(value, time) else None
-        if isinstance(value, str):
-            try:
-                parsed = time.fromisoformat(value.strip())
-            except ValueError:
-                parsed = None
-        if parsed is None:
-            raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                f"not a time: {shown(value)} (expected HH:MM:SS, e.g. 13:45:00 or 13:45:00.250Z)",
-            )
-        return format_time(parsed)
-
-    return convert
-
-
-def _to_boolean(field: FieldInfo) -> Converter:
-    def convert(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if value is None:
-            # Checkboxes are never null in Salesforce; clearing one means unchecking it.
-            return False
-        number = isinstance(value, int) or (isinstance(value, Decimal) and value.is_finite())
-        if number and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a boolean: {shown(value)}")
-
-    return convert
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {value}")
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {value}")
-        number = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {shown(value)}"
-            ) from None
-    else:
-        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {shown(value)}")
-    if not number.is_finite():
-        raise ValueProblemError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a number: {value}")
-    return number
-
-
-def _integer_digits(number: Decimal) -> int:
-    _sign, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)
-    return max(len(digits) + exponent, 0) if digits != (0,) else 0
-
-
-def _to_integer(field: FieldInfo) -> Converter:
-    limit = field.digits or 18
-
-    def convert(value: Any) -> int:
-        number = _decimal(value)
-        if number != number.to_integral_value():
-            raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"not a whole number: {shown(value)}"
-            )
-        if _integer_digits(number) > limit:
-            raise ValueProblemError(
-                "NUMBER_OUTSIDE_VALID_RANGE",
-                f"{value} has more than the {limit} digits the field allows",
-            )
-        return int(number)
-
-    return convert
-
-
-def _to_decimal(field: FieldInfo) -> Converter:
-    limit = field.precision - field.scale if field.precision else 0
-
-    def convert(value: Any) -> Decimal:
-        number = _decimal(value)
-        if limit and _integer_digits(number) > limit:
-            raise ValueProblemError(
-                "NUMBER_OUTSIDE_VALID_RANGE",
-                f"{shown(value)} has more than the {limit} digits before the decimal point "
-                f"that the field allows (precision {field.precision}, scale {field.scale})",
-            )
-        return number
-
-    return convert
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, date):
-        return format_date(value)
-    if isinstance(value, time):
-        return value.isoformat()
-    if isinstance(value, int | float):
-        return str(value)
-    # An object or array as the JSON the tap sent (numbers stay numbers).
-    return _JSON_TEXT.encode(value).decode()
-
-
-def _to_text(field: FieldInfo) -> Converter:
-    restricted = field.restricted_picklist and field.picklist_values
-    allowed = field.picklist_values
-
-    def convert(value: Any) -> str:
-        text = _text(value)
-        if field.length and len(text) > field.length:
-            raise ValueProblemError(
-                "STRING_TOO_LONG",
-                f"data value too large: {shown(text)} (max length={field.length}, got {len(text)})",
-            )
-        if restricted and text and text not in allowed:  # "" is stored as null
-            raise ValueProblemError(
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"bad value for restricted picklist field: {shown(text)}",
-            )
-        return text
-
-    return convert
-
-
-def _to_multipicklist(field: FieldInfo) -> Converter:
-    restricted = field.restricted_picklist and field.picklist_values
-
-    def convert(value: Any) -> str:
-        items = [_text(v) for v in value] if isinstance(value, list | tuple) else None
-        text = ";".join(items) if items is not None else _text(value)
-        if restricted:
-            bad = [v for v in text.split(";") if v and v not in field.picklist_values]
-            if bad:
-                raise ValueProblemError(
-                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                    f"bad value for restricted picklist field: {shown(bad[0])}",
-                )
-        return text
-
-    return convert
-
-
-def _to_id(field: FieldInfo) -> Converter:
-    def convert(value: Any) -> str:
-        if isinstance(value, list | tuple | dict):
-            kind = "an array" if not isinstance(value, dict) else "an object"
-            raise ValueProblemError(
-                "MALFORMED_ID", f"expects one Salesforce id, got {kind}: {shown(value)}"
-            )
-        if not isinstance(value, str):
-            raise ValueProblemError("MALFORMED_ID", f"id value of incorrect type: {shown(value)}")
-        problem = id_problem(value.strip())
-        if problem:
-            raise ValueProblemError(
-                "MALFORMED_ID", f"id value of incorrect type: {shown(value)} ({problem})"
-            )
-        return value.strip()
-
-    return convert
-
-
-_BY_TYPE: dict[str, Callable[[FieldInfo], Converter]] = {
-    "boolean": _to_boolean,
-    "int": _to_integer,
-    "long": _to_integer,
-    "double": _to_decimal,
-    "currency": _to_decimal,
-    "percent": _to_decimal,
-    "date": _to_date,
-    "datetime": _to_datetime,
-    "time": _to_time,
-    "multipicklist": _to_multipicklist,
-    "reference": _to_id,
-    "id": _to_id,
-}
-
-
-def converter_for(field: FieldInfo) -> Converter:
-    """The function that turns a Singer value into what ``field`` needs on the wire.
-
-    Whatever goes wrong converting one value rejects that record only: an exception other
-    than :class:`ValueProblemError` (an overflow, an odd type) becomes one, naming the value.
-    """
-    convert = _BY_TYPE.get(field.type, _to_text)(field)
-
-    def guarded(value: Any) -> Any:
-        try:
-            return convert(value)
-        except ValueProblemError:
-            raise
-        except Exception as exc:
-            raise ValueProblemError(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                f"cannot convert {_shown_safely(value)} for a {field.type} field "
-                f"({type(exc).__name__}: {exc})",
-            ) from exc
-
-    return guarded
-
-
-def _shown_safely(value: Any) -> str:
-    # The message of a failure must not fail in turn (a value whose str() raises, say).
-    try:
-        return shown(value)
-    except Exception:
-        try:
-            return shown(repr(value))
-        except Exception:
-            return f"a {type(value).__name__} value"
 
 
 # Resolution --------------------------------------------------------------------------------
@@ -467,7 +106,8 @@ class RecordMapper:
         self.stream = stream
         self.settings = settings
         self.obj = obj
-        self.operation = settings.operation
+        # Settings read from JSON carry the operation's text; the enum takes either.
+        self.operation = Operation(settings.operation)
         self.columns: list[Column] = []
         problems: list[str] = []
         self._resolve(properties, parent_object, problems)
@@ -487,15 +127,19 @@ class RecordMapper:
             and c.prop.lower() == "id"
             and c.prop not in settings.field_mapping
         ]
+        op = self.operation
+        # The operation sends no key, or needs one named and none is: either way the
+        # property named id is not what finds the record.
+        must_name_key = op.needs_key and op.default_key is None
         no_key = not (settings.external_id_field or settings.match_fields)
-        keyless = self.operation == "insert" or (self.operation == "upsert" and no_key)
+        keyless = not op.needs_key or (must_name_key and no_key)
         if problems and by_name and keyless:
             problems.insert(
                 0,
                 f"property {by_name[0]!r} was matched to the record Id by its name; if it is the "
                 "source system's id, map it to an external id field: field_mapping "
                 f'{{"{by_name[0]}": "External_Id__c"}}'
-                + (" and external_id_field External_Id__c" if self.operation == "upsert" else ""),
+                + (" and external_id_field External_Id__c" if must_name_key else ""),
             )
         if problems:
             raise ConfigError(f"stream {stream!r} -> {obj.name}: " + "; ".join(problems))
@@ -540,7 +184,7 @@ class RecordMapper:
     def _report_unmapped(self, unmapped: list[str], problems: list[str]) -> None:
         if not unmapped or self.settings.unmapped_properties == "ignore":
             return
-        if self.operation in {"delete", "hard_delete"}:
+        if not self.operation.sends_fields:
             return
         described = []
         for prop in unmapped:
@@ -601,15 +245,17 @@ class RecordMapper:
         )
 
     def _find_key(self, problems: list[str]) -> Column | None:
+        op = self.operation
         key = self.settings.external_id_field
         if key is None:
-            if self.operation == "upsert" and not self.settings.match_fields:
+            if self.settings.match_fields:
+                return None
+            if op.needs_key and op.default_key is None:
                 problems.append(
-                    "operation upsert needs external_id_field (an external id field, or Id) "
+                    f"operation {op} needs external_id_field (an external id field, or Id) "
                     "or match_fields"
                 )
-            elif self.operation != "insert" and not self.settings.match_fields:
-                key = "Id"
+            key = op.default_key
             if key is None:
                 return None
         field = self.obj.field(key)
@@ -625,7 +271,7 @@ class RecordMapper:
         for column in self.columns:
             if column.parent_field is None and column.field.name == field.name:
                 return column
-        if not (self.operation == "upsert" and field.name == "Id"):
+        if not op.creates_without(field.name):
             problems.append(f"no property maps to the key field {field.name}")
         return None
 
@@ -648,34 +294,37 @@ class RecordMapper:
         return columns
 
     def _check_writable(self, problems: list[str]) -> None:
+        """Every field sent must be createable if the operation creates, updateable if it updates.
+
+        An operation that does both (upsert) only warns about a field it cannot update: new
+        records still take it.
+        """
         op = self.operation
-        if op in {"delete", "hard_delete"}:
+        if not op.sends_fields:
             return
         for column in self.columns:
             field = column.field
-            if field.name == "Id" and op != "insert":
-                continue
-            if op == "insert" and not field.createable:
-                problems.append(f"{field.name} is not createable (property {column.prop!r})")
-            elif op == "update" and not field.updateable:
-                problems.append(f"{field.name} is not updateable (property {column.prop!r})")
-            elif op == "upsert" and not field.createable:
+            if field.name == "Id" and op.updates:
+                continue  # the key of an update or upsert, not a value written
+            if op.creates and not field.createable:
+                cannot = f", so {op} cannot insert it" if op.updates else ""
                 problems.append(
-                    f"{field.name} is not createable, so upsert cannot insert it "
-                    f"(property {column.prop!r})"
+                    f"{field.name} is not createable{cannot} (property {column.prop!r})"
                 )
-            elif op == "upsert" and not field.updateable and column is not self.key_column:
+            elif op.updates and not field.updateable and not op.creates:
+                problems.append(f"{field.name} is not updateable (property {column.prop!r})")
+            elif op.updates and not field.updateable and column is not self.key_column:
                 LOGGER.warning(
                     "stream %r: %s is createable but not updateable; updates that change it "
                     "will be rejected by Salesforce",
                     self.stream,
                     field.name,
                 )
-        if op == "insert" and any(c.field.name == "Id" for c in self.columns):
-            problems.append("Id cannot be sent on insert; use upsert or update")
+        if not op.updates and any(c.field.name == "Id" for c in self.columns):
+            problems.append(f"Id cannot be sent on {op}; use upsert or update")
 
     def _check_required(self, problems: list[str]) -> None:
-        if self.operation not in {"insert", "upsert"}:
+        if not self.operation.needs_required_fields:
             return
         mapped = {c.field.name for c in self.columns}
         required = {

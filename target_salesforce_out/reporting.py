@@ -1,4 +1,4 @@
-"""What happened to every record: dead-letter file, run report, summary table, progress.
+"""What happened to every record: counters, rejections, successes, progress, the run report.
 
 Counters are shared by sink threads, so every update takes the report's lock. The dead-letter
 file is flushed per rejected record: a record counts as handled (and STATE may cover it) only
@@ -12,14 +12,15 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
-
-import msgspec
+from typing import Any
 
 from target_salesforce_out.errors import ErrorDetail
+from target_salesforce_out.jsonl_files import JsonlWriter
 
 LOGGER = logging.getLogger("target_salesforce_out")
 PROGRESS_INTERVAL_SECONDS = 10.0
@@ -28,83 +29,88 @@ LOGGED_REJECTIONS = 20
 # Codes of records whose fate Salesforce never confirmed: counted apart from "failed".
 NOT_SENT = "NOT_SENT"
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+
+
+class Count(StrEnum):
+    """The counters of one stream, named (and ordered) as in the run report's JSON."""
+
+    RECEIVED = "received"
+    SENT = "sent"
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    FAILED = "failed"
+    # Never sent (the run stopped first), and sent with no answer (may or may not be written).
+    NOT_SENT = "not_sent"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    REJECTED_LOCALLY = "rejected_locally"
+    RETRIED = "retried"
+    WOULD_CREATE = "would_create"
+    WOULD_UPDATE = "would_update"
+    WOULD_DELETE = "would_delete"
+
+
+# The counter of a rejected record, by its error code; every other code counts as failed.
 _COUNTER_BY_CODE = {
-    NOT_SENT: "not_sent",
-    OUTCOME_UNKNOWN: "outcome_unknown",
+    NOT_SENT: Count.NOT_SENT,
+    OUTCOME_UNKNOWN: Count.OUTCOME_UNKNOWN,
     # A Bulk row no result mentions: it may or may not have been written.
-    "BULK_RESULT_MISSING": "outcome_unknown",
+    "BULK_RESULT_MISSING": Count.OUTCOME_UNKNOWN,
 }
-
-
-# Records keep exact numbers (Decimal as a JSON number with every digit) and ISO dates; the
-# Bulk sink stores records with the same settings, so both APIs dead-letter alike.
-RECORD_ENCODER = msgspec.json.Encoder(enc_hook=str, decimal_format="number")
 
 
 @dataclass
 class StreamStats:
-    """Counters of one stream."""
+    """What one stream loads into, its counters, and its Bulk jobs."""
 
     sobject: str = ""
     api: str = "rest"
     operation: str = "upsert"
-    received: int = 0
-    sent: int = 0
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    failed: int = 0
-    # Never sent (the run stopped first), and sent with no answer (may or may not be written).
-    not_sent: int = 0
-    outcome_unknown: int = 0
-    rejected_locally: int = 0
-    retried: int = 0
-    would_create: int = 0
-    would_update: int = 0
-    would_delete: int = 0
+    counts: dict[Count, int] = field(default_factory=lambda: dict.fromkeys(Count, 0))
     bulk_jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __getitem__(self, count: Count) -> int:
+        """The value of one counter."""
+        return self.counts[count]
+
+    def add_unlocked(self, count: Count) -> None:
+        """Add one without the report's lock: only for a counter that one thread alone changes.
+
+        Every counter exists from the start, so this never resizes the dict under a reader.
+        """
+        self.counts[count] += 1
 
     @property
     def written(self) -> int:
         """Records Salesforce confirmed."""
-        return self.created + self.updated + self.deleted
+        counts = self.counts
+        return counts[Count.CREATED] + counts[Count.UPDATED] + counts[Count.DELETED]
 
     @property
     def accounted(self) -> int:
         """Records with an outcome; equals ``received`` once the run has ended."""
-        outcomes = self.written + self.failed + self.not_sent + self.outcome_unknown
-        return outcomes + self.would_create + self.would_update + self.would_delete
+        return self.written + sum(self.counts[c] for c in _OTHER_OUTCOMES)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stream's entry in the run report: object, api, operation, counters, jobs."""
+        return {
+            "sobject": self.sobject,
+            "api": self.api,
+            "operation": self.operation,
+            **{count.value: n for count, n in self.counts.items()},
+            "bulk_jobs": [dict(job) for job in self.bulk_jobs],
+        }
 
 
-class JsonlWriter:
-    """Appends entries to a JSONL file (dead letters, successes), one flushed line each."""
-
-    def __init__(self, path: str | None) -> None:
-        """Open lazily: no file appears when nothing is rejected."""
-        self.path = Path(path).expanduser() if path else None
-        self._file: IO[str] | None = None
-        self._lock = threading.Lock()
-        self.lines = 0
-
-    def write(self, entry: dict[str, Any]) -> None:
-        """Write one entry."""
-        if self.path is None:
-            return
-        line = RECORD_ENCODER.encode(entry).decode()
-        with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(line + "\n")
-            self._file.flush()
-            self.lines += 1
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+# Outcomes other than written: with written, every received record has exactly one.
+_OTHER_OUTCOMES = (
+    Count.FAILED,
+    Count.NOT_SENT,
+    Count.OUTCOME_UNKNOWN,
+    Count.WOULD_CREATE,
+    Count.WOULD_UPDATE,
+    Count.WOULD_DELETE,
+)
 
 
 class RunReport:
@@ -139,12 +145,17 @@ class RunReport:
         with self._lock:
             return self.streams.setdefault(name, StreamStats())
 
-    def add(self, name: str, **counts: int) -> None:
-        """Add to counters of stream ``name``."""
+    def add(self, name: str, count: Count, n: int = 1) -> None:
+        """Add ``n`` to one counter of stream ``name``."""
+        with self._lock:
+            self.streams.setdefault(name, StreamStats()).counts[count] += n
+
+    def add_many(self, name: str, counts: Mapping[Count, int]) -> None:
+        """Add to several counters of stream ``name`` at once."""
         with self._lock:
             stats = self.streams.setdefault(name, StreamStats())
-            for key, value in counts.items():
-                setattr(stats, key, getattr(stats, key) + value)
+            for count, n in counts.items():
+                stats.counts[count] += n
 
     def add_job(self, name: str, job: dict[str, Any]) -> None:
         """Record a Bulk job id with its counts."""
@@ -182,7 +193,7 @@ class RunReport:
         entry["run_id"] = self.run_id
         entry["time"] = datetime.now(UTC).isoformat()
         self.dead_letters.write(entry)
-        counter = _COUNTER_BY_CODE.get(detail.code, "failed")
+        counter = _COUNTER_BY_CODE.get(detail.code, Count.FAILED)
         with self._lock:
             self._rejections_by_code[detail.code] = self._rejections_by_code.get(detail.code, 0) + 1
             shown = self._logged_rejections < LOGGED_REJECTIONS
@@ -197,20 +208,20 @@ class RunReport:
                 detail.code,
                 text,
             )
-        self.add(stream, **{counter: 1}, rejected_locally=int(source == "target"))
+        self.add_many(stream, {counter: 1, Count.REJECTED_LOCALLY: int(source == "target")})
 
     def succeed(
-        self, stream: str, outcome: str, key: dict[str, Any], salesforce_id: str | None
+        self, stream: str, outcome: Count, key: dict[str, Any], salesforce_id: str | None
     ) -> None:
         """Count one written record (``created``, ``updated`` or ``deleted``) and list it."""
-        self.add(stream, **{outcome: 1})
+        self.add(stream, outcome)
         if self.successes.path is not None:
             self.successes.write(
                 {
                     "stream": stream,
                     "key": key,
                     "id": salesforce_id,
-                    "outcome": outcome,
+                    "outcome": outcome.value,
                     "run_id": self.run_id,
                     "time": datetime.now(UTC).isoformat(),
                 }
@@ -252,12 +263,12 @@ class RunReport:
             previous = self._last_progress[1]
             lines = []
             for name, s in self.streams.items():
-                done = s.written + s.failed
+                done = s.written + s[Count.FAILED]
                 rate = (done - previous.get(name, 0)) / elapsed
                 previous[name] = done
                 line = (
-                    f"progress {name}: received={s.received} sent={s.sent} written={s.written} "
-                    f"failed={s.failed} rate={rate:.0f} records/s"
+                    f"progress {name}: received={s[Count.RECEIVED]} sent={s[Count.SENT]} "
+                    f"written={s.written} failed={s[Count.FAILED]} rate={rate:.0f} records/s"
                 )
                 jobs = self._job_states.get(name)
                 if jobs:
@@ -276,7 +287,7 @@ class RunReport:
     ) -> dict[str, Any]:
         """The JSON run report."""
         with self._lock:
-            streams = {name: asdict(stats) for name, stats in self.streams.items()}
+            streams = {name: stats.as_dict() for name, stats in self.streams.items()}
         return {
             "status": status,
             "run_id": self.run_id,
@@ -305,60 +316,3 @@ class RunReport:
             self.report_path.parent.mkdir(parents=True, exist_ok=True)
             self.report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return report
-
-
-def summary_table(report: dict[str, Any]) -> str:
-    """A plain-text table of the report, for stderr at the end of a run.
-
-    The "not sent" and "unknown" columns appear only when a stream has such records, so
-    the usual table stays narrow while every received record is still accounted for.
-    """
-    dry = report["dry_run"]
-    streams = report["streams"]
-    extra = [
-        (label, name)
-        for label, name in (("not sent", "not_sent"), ("unknown", "outcome_unknown"))
-        if any(s.get(name) for s in streams.values())
-    ]
-    head = ["stream", "object", "api", "operation", "received"]
-    head += (
-        ["would create", "would update", "would delete"]
-        if dry
-        else ["created", "updated", "deleted"]
-    )
-    head += ["failed", *(label for label, _ in extra)]
-    rows = [head]
-    for name, s in streams.items():
-        counts = (
-            [s["would_create"], s["would_update"], s["would_delete"]]
-            if dry
-            else [s["created"], s["updated"], s["deleted"]]
-        )
-        rows.append(
-            [
-                name,
-                s["sobject"],
-                s["api"],
-                s["operation"],
-                s["received"],
-                *counts,
-                s["failed"],
-                *(s[key] for _, key in extra),
-            ]
-        )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    usage = report["api_usage"]
-    status = str(report["status"])
-    rejected = sum(s["failed"] for s in streams.values())
-    if status == "succeeded" and rejected:
-        status += f" with {rejected} rejected"
-    # This run's calls, and the org's rolling 24-hour usage (all clients), told apart.
-    tail = f"status: {status}  api calls (this run): {report['api_calls']}"
-    if usage["used"] is not None:
-        tail += f"  org api usage (24 h): {usage['used']}/{usage['limit']}"
-    tail += f"  time: {report['duration_seconds']}s"
-    if report["dead_letter_path"] and report.get("dead_letters_written"):
-        tail += f"  dead letters: {report['dead_letter_path']}"
-    return "\n".join([*lines, tail])

@@ -1,11 +1,15 @@
-"""The objects one run shares across sinks: client, describe cache, report, worker pool."""
+"""The objects one run shares across sinks: client, describe cache, report, worker pool.
+
+It knows nothing of sinks: sinks use it, and the target decides the order between them (see
+:mod:`target_salesforce_out.load_order`).
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import requests
 
@@ -15,9 +19,6 @@ from target_salesforce_out.describe import DescribeCache, ObjectInfo
 from target_salesforce_out.errors import ConfigError, SalesforceApiError
 from target_salesforce_out.reporting import PROGRESS_INTERVAL_SECONDS, RunReport
 from target_salesforce_out.settings import DEFAULT_API_VERSION
-
-if TYPE_CHECKING:
-    from target_salesforce_out.sinks.base import SalesforceSink
 
 T = TypeVar("T")
 
@@ -52,10 +53,6 @@ class Runtime:
         self._progress: threading.Thread | None = None
         self._stopping = threading.Event()
         self._report: dict[str, Any] | None = None
-        self.sinks: list[SalesforceSink] = []
-        # Set by the target: its active sinks, and how to drain one (singer-sdk's drain_one).
-        self.active_sinks: Callable[[], list[SalesforceSink]] = lambda: []
-        self.drain: Callable[[SalesforceSink], None] = lambda sink: None
 
     def describe_object(self, stream_name: str, sobject: str | None) -> ObjectInfo:
         """The object a stream loads into: ``sobject`` if set, else matched by name."""
@@ -74,11 +71,6 @@ class Runtime:
                     "cannot see it"
                 ) from None
             raise
-
-    def register_sink(self, sink: SalesforceSink) -> None:
-        """Remember every sink (for dependency ordering between streams)."""
-        self.sinks.append(sink)
-        self.start_progress()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn`` on the shared pool: at most ``max_concurrency`` calls in flight."""
@@ -108,10 +100,11 @@ class Runtime:
         used, limit = self.client.usage_used, self.client.usage_limit
         return f"{used}/{limit}" if used is not None else "unknown"
 
-    def finish(self, status: str) -> dict[str, Any]:
-        """Stop workers, write the report, close the session; later calls return that report."""
-        if self._report is not None:
-            return self._report
+    def stop_workers(self) -> None:
+        """Stop the progress lines and the pool: once this returns, no call runs any more.
+
+        Calls not started yet are cancelled. Idempotent.
+        """
         self._stopping.set()
         if self._progress is not None:
             self._progress.join(timeout=5)
@@ -119,9 +112,16 @@ class Runtime:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-        # No call runs any more: whatever has no outcome yet was never sent.
-        for sink in self.sinks:
-            sink.account_unfinished()
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """Stop workers, write the report, close the session; later calls return that report.
+
+        Records without an outcome must be accounted for between :meth:`stop_workers` and
+        this (the target does it for its sinks).
+        """
+        if self._report is not None:
+            return self._report
+        self.stop_workers()
         report = self.report.finish(
             status=status,
             api_calls=self.client.api_calls,

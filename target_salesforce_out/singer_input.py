@@ -4,6 +4,13 @@ A tap that writes one bad line should get one line back that says where and what
 traceback: the reader counts the lines it reads, and every input error (not JSON, not an
 object, no ``type``, an unknown message type) is raised as :class:`BadInputError` naming the
 line number and showing the start of the line.
+
+singer-sdk behaviours this relies on (0.54.9; each checked in tests/test_singer_sdk_contract.py):
+the target builds its reader from the ``message_reader_class`` attribute; the reader's
+``process_lines`` calls ``deserialize_json`` once per line, in order, and hands a message of
+no known type to the private hook ``_process_unknown_message``; a message without ``type``
+raises ``InvalidInputLine``, and a RECORD before its SCHEMA raises
+``RecordsWithoutSchemaException`` out of ``process_lines``.
 """
 
 from __future__ import annotations
@@ -17,15 +24,9 @@ from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_salesforce_out.errors import BadInputError, RecordBeforeSchemaError
+
 _SHOWN_CHARS = 80
-
-
-class BadInputError(InvalidInputLine):
-    """A line of Singer input that cannot be read as a message."""
-
-
-class RecordBeforeSchemaError(BadInputError, RecordsWithoutSchemaException):
-    """A RECORD before its stream's SCHEMA; still the exception singer-sdk's callers expect."""
 
 
 def _shown(line: str) -> str:

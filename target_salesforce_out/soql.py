@@ -6,15 +6,19 @@ Reference requires ("Quoted String Escape Sequences", "Date Formats and Date Lit
 
 Values read back from the org and values about to be written are compared through
 :func:`key_of`, which gives each describe type its canonical text: text case-insensitively (as
-SOQL's ``=`` compares it, an empty text being null because Salesforce keeps no empty strings),
-numbers as normalised decimals (``5`` and ``5.0`` are equal), checkboxes as ``true``/``false``
-(never null), dates as ``yyyy-MM-dd``, datetimes in UTC to the millisecond, times to the
-millisecond, and ids in their 18-character form (SOAP API Developer Guide, "Field Types": the
-API accepts 15 and 18 characters and returns 18).
+SOQL's ``=`` compares it; an empty text is null, since Salesforce stores no empty strings: not
+documented by Salesforce, widely observed, and the emulator's choice too), numbers as
+normalised decimals (``5`` and ``5.0`` are equal), checkboxes as ``true``/``false`` (never
+null), dates as ``yyyy-MM-dd``, datetimes in UTC to the millisecond, times to the millisecond,
+and ids in their 18-character form (SOAP API Developer Guide, "Field Types": the API accepts
+15 and 18 characters and returns 18).
 
 Lookups put many values in one ``IN (...)`` clause; :func:`in_chunks` keeps each query's
 URL-encoded length under the limit that leaves room for the host, headers and token within
-Salesforce's 16,384-byte URI+headers cap.
+Salesforce's 16,384-byte cap on the request URI plus headers (Salesforce Help, Knowledge Article
+000386264; REST API Developer Guide, "Status Codes and Error Responses": 414 and 431).
+Query results come in pages linked by ``nextRecordsUrl`` (REST API Developer Guide, "Execute a
+SOQL Query").
 """
 
 from __future__ import annotations
@@ -31,8 +35,6 @@ from target_salesforce_out.ids import id_problem, to18
 
 # URL-encoded query length per request: leaves ~4 KB of the 16,384 bytes for everything else.
 MAX_ENCODED_QUERY = 12_000
-# Salesforce's limit on one string literal in a WHERE clause.
-MAX_LITERAL_CHARS = 4_000
 
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
 ID_TYPES = frozenset({"id", "reference"})

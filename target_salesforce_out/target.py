@@ -1,4 +1,12 @@
-"""The Singer target: settings, choice of sink per stream, and the run's outcome."""
+"""The Singer target: settings, choice of sink per stream, and the run's outcome.
+
+The data path runs one way. singer-sdk reads each message and hands it here; a RECORD goes to
+its stream's sink (REST or Bulk), which checks and converts it and, when full, writes its batch.
+Before a sink writes, the target's :class:`~target_salesforce_out.load_order.LoadOrder` has the
+streams it references written first. Sinks share a :class:`~target_salesforce_out.runtime.Runtime`
+(client, describe cache, worker pool, report) and report each record's outcome to it; STATE is
+written only after every sink's calls and jobs have ended.
+"""
 
 from __future__ import annotations
 
@@ -14,53 +22,32 @@ from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
 
+from target_salesforce_out.about import about_text
 from target_salesforce_out.batch_files import record_messages
+from target_salesforce_out.config_checks import SDK_SETTINGS_IGNORED, config_problems
+from target_salesforce_out.config_files import ConfigInput, config_input
+from target_salesforce_out.connection_check import is_connection_test
 from target_salesforce_out.errors import (
     AuthenticationError,
     ConfigError,
     RunInterruptedError,
     SalesforceOutError,
 )
-from target_salesforce_out.reporting import summary_table
+from target_salesforce_out.load_order import LoadOrder
 from target_salesforce_out.runtime import Runtime
-from target_salesforce_out.settings import (
-    CONFIG_SCHEMA,
-    ConfigInput,
-    about_text,
-    config_input,
-    config_problems,
-    is_connection_test,
-    stream_settings,
-)
+from target_salesforce_out.settings import CONFIG_SCHEMA, stream_settings
 from target_salesforce_out.singer_input import LineNumberingReader
 from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk import BulkSink
 from target_salesforce_out.sinks.connection_test import ConnectionTestSink
 from target_salesforce_out.sinks.rest import RestSink
+from target_salesforce_out.summary import summary_table
 
 # Exit codes: 0 all written (or rejected under on_record_error: continue), 1 records failed or
 # the run was interrupted, 2 a configuration or login error, 3 bad Singer input.
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_BAD_INPUT = 3
-
-
-def order_by_dependencies(sinks: list[Sink]) -> list[Sink]:
-    """Sinks whose object others reference come first (stable otherwise)."""
-    ordered: list[Sink] = []
-    remaining = list(sinks)
-    while remaining:
-        loaded = {s.obj.name.lower() for s in remaining if isinstance(s, SalesforceSink)}
-        ready = [
-            s
-            for s in remaining
-            if not (isinstance(s, SalesforceSink) and s.parents & (loaded - {s.obj.name.lower()}))
-        ]
-        # A reference cycle cannot be ordered; keep the arrival order for what is left.
-        batch = ready or remaining
-        ordered += batch
-        remaining = [s for s in remaining if s not in batch]
-    return ordered
 
 
 class _DrainChatterFilter(logging.Filter):
@@ -98,17 +85,17 @@ class TargetSalesforceOut(Target):
         """Validate the settings (no network call), then prepare the shared runtime."""
         super().__init__(*args, **kwargs)
         self.runtime = Runtime(dict(self.config))
+        # Every Salesforce sink registers here; it drains a sink through drain_one.
+        self.load_order = LoadOrder(self)
         self.max_parallelism = self.runtime.max_concurrency
-        self.runtime.active_sinks = lambda: [
-            s for s in self._sinks_active.values() if isinstance(s, SalesforceSink)
-        ]
-        self.runtime.drain = self.drain_one
         self._stop_signal: int | None = None
         self._busy = False
         self._versions_ignored: set[str] = set()
         self._state_withheld = False
-        # singer-sdk drains every sink, then emits STATE, once its oldest buffered record is
-        # this old; its default is 5 minutes, too much work to re-send after a crash.
+        self._final_report: dict[str, Any] | None = None
+        # singer-sdk 0.54.9: Target._handle_max_record_age drains every sink, then emits
+        # STATE, once the oldest buffered record is _MAX_RECORD_AGE_IN_MINUTES old (5.0 by
+        # default, too much work to re-send after a crash); there is no public setting.
         interval = float(self.config.get("state_interval_seconds") or 60)
         self._MAX_RECORD_AGE_IN_MINUTES = interval / 60
         self.logger.addFilter(_DrainChatterFilter(self.logger))
@@ -121,12 +108,16 @@ class TargetSalesforceOut(Target):
         ``batch_size`` says (calls and jobs are sized per stream).
         """
         super().append_builtin_config(config_jsonschema)
-        for name in ("load_method", "batch_size_rows"):
+        for name in SDK_SETTINGS_IGNORED:
             config_jsonschema["properties"].pop(name, None)
 
     @classmethod
     def print_about(cls, output_format: str | None = None) -> None:
-        """Plain ``--about`` describes each setting, as ``--format markdown`` does."""
+        """Plain ``--about`` describes each setting, as ``--format markdown`` does.
+
+        singer-sdk 0.54.9: ``PluginBase._get_about_info`` (private; no public way to the
+        AboutInfo) gives the settings schema with singer-sdk's own settings added.
+        """
         if output_format:
             super().print_about(output_format)
         else:
@@ -136,15 +127,6 @@ class TargetSalesforceOut(Target):
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> ConfigInput:
         """Read ``--config``; a file that cannot be used is reported by :meth:`invoke`."""
         return config_input(value)
-
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """One line per problem: secrets never echoed, misspelt names with the closest one."""
-        schema = self.config_jsonschema
-        self.append_builtin_config(schema)
-        problems = config_problems(self._config, schema)
-        if problems and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=problems)
-        return problems
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """REST or Bulk, per the stream's ``api`` setting."""
@@ -162,42 +144,102 @@ class TargetSalesforceOut(Target):
         schema: dict[str, Any] | None = None,
         key_properties: Any = None,
     ) -> Sink:
-        """On a SCHEMA change, write the old sink's records before the new sink's.
+        """Register each new sink; on a SCHEMA change, write the old sink's records first.
 
         singer-sdk parks the old sink until the next full drain; if the new sink filled
         first, newer rows would be written before older ones for the same key.
         """
-        previous = self._sinks_active.get(stream_name)
+        if schema is None:  # a RECORD: its stream's current sink
+            return super().get_sink(stream_name, record=record)
+        previous = super().get_sink(stream_name) if self.sink_exists(stream_name) else None
         sink = super().get_sink(
             stream_name, record=record, schema=schema, key_properties=key_properties
         )
-        if previous is not None and sink is not previous:
+        if sink is previous:
+            return sink
+        if isinstance(sink, SalesforceSink):
+            self.load_order.add(sink)
+            self.runtime.start_progress()
+        if previous is not None:
             self.drain_one(previous)
             if isinstance(previous, SalesforceSink):
                 previous.wait_for_jobs()  # its calls or job must land before the new sink's
         return sink
 
+    def process_endofpipe(self) -> None:
+        """The final drain is not cut by a first stop signal either."""
+        self._busy = True
+        try:
+            super().process_endofpipe()
+        finally:
+            self._busy = False
+        if self._stop_signal is None:
+            # Also when the target runs in-process (tests, `Target.listen`), not only via CLI.
+            self.finish("succeeded")
+
+    def abort_open_jobs(self) -> None:
+        """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
+        for sink in self.load_order.sinks:
+            sink.abort_open_jobs()
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """End the run: no call running, every record accounted for, then the report.
+
+        Idempotent: later calls return the same report.
+        """
+        if self._final_report is None:
+            self.runtime.stop_workers()
+            # No call runs any more: whatever has no outcome yet was never sent.
+            for sink in self.load_order.sinks:
+                sink.account_unfinished()
+            self._final_report = self.runtime.finish(status)
+        return self._final_report
+
+    # -- singer-sdk 0.54.9 private members ---------------------------------------------------
+    #
+    # singer-sdk offers no public hook for these; each override says what singer-sdk does
+    # that it depends on (checked by tests/test_singer_sdk_contract.py). The pin in
+    # pyproject.toml keeps singer-sdk to the releases that do so.
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """One line per problem: secrets never echoed, misspelt names with the closest one.
+
+        singer-sdk: ``PluginBase.__init__`` calls ``_validate_config(raise_errors=...)`` once
+        the config is set, and raises what it raises (``ConfigValidationError``).
+        """
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        problems = config_problems(dict(self.config), schema)
+        if problems and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=problems)
+        return problems
+
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
-        """Drain parents before the streams that reference them; wait for Bulk jobs.
+        """Drain parents before the streams that reference them; wait for calls and jobs.
 
         Contacts that look up their Account by external id must reach Salesforce after
         the Accounts of the same run, whatever order the streams arrived in.
+
+        singer-sdk: the final ``Target.drain_all`` calls ``_drain_all`` for the parked sinks,
+        then for the active ones, then writes STATE with ``_write_state_message``; so STATE
+        follows every call and job waited for here.
         """
-        sinks = order_by_dependencies(list(sink_list))
-        linked = any(getattr(s, "parents", None) for s in sinks)
-        super()._drain_all(sinks, 1 if linked else parallelism)
+        sinks = self.load_order.drain_order(sink_list)
+        super()._drain_all(sinks, self.load_order.parallelism(sinks, parallelism))
         for sink in sinks:
-            wait = getattr(sink, "wait_for_jobs", None)
-            if wait is not None:
-                wait()
+            if isinstance(sink, SalesforceSink):
+                sink.wait_for_jobs()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop reading input, write what was received, then STATE.
 
         The signal may arrive in the middle of a record or a drain; stopping there could
         leave a batch half-sent, so the stop waits for the next message boundary (see
-        :meth:`_at_boundary`). A second signal stops at once: no STATE, and :meth:`invoke`
+        :meth:`_at_boundary`). A second signal stops at once: no STATE, and :meth:`run`
         aborts the Bulk jobs left open.
+
+        singer-sdk: ``PluginBase.__init__`` installs ``_handle_termination`` as the SIGINT and
+        SIGTERM handler (on the main thread); singer-sdk's own drains and exits at once.
         """
         hard = self._stop_signal is not None
         self._stop_signal = signum
@@ -215,6 +257,9 @@ class TargetSalesforceOut(Target):
             self._busy = False
         if self._stop_signal is not None:
             raise RunInterruptedError(self._stop_signal, hard=False)
+
+    # singer-sdk: the reader calls _process_<type>_message once per input line (the callbacks
+    # of SingerReader.process_lines); each is one unit for a stop signal.
 
     def _process_record_message(self, message_dict: dict[str, Any]) -> None:
         self._at_boundary(super()._process_record_message, message_dict)
@@ -235,7 +280,10 @@ class TargetSalesforceOut(Target):
             self._process_record_message(record_message)
 
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
-        """ACTIVATE_VERSION deletes nothing here: say so once per stream, not per message."""
+        """ACTIVATE_VERSION deletes nothing here: say so once per stream, not per message.
+
+        singer-sdk's own warns once per message and calls ``Sink.activate_version``.
+        """
         stream = str(message_dict.get("stream"))
         if stream not in self._versions_ignored:
             self._versions_ignored.add(stream)
@@ -245,22 +293,13 @@ class TargetSalesforceOut(Target):
                 stream,
             )
 
-    def process_endofpipe(self) -> None:
-        """The final drain is not cut by a first stop signal either."""
-        self._busy = True
-        try:
-            super().process_endofpipe()
-        finally:
-            self._busy = False
-        if self._stop_signal is None:
-            # Also when the target runs in-process (tests, `Target.listen`), not only via CLI.
-            self.runtime.finish("succeeded")
-
     def _write_state_message(self, state: dict[str, Any]) -> None:
         """Emit STATE, except in a dry run: nothing was written, so nothing is confirmed.
 
         Meltano saves whatever STATE a run emits; a dry run's would make the next real
         run skip every record the dry run only looked at.
+
+        singer-sdk: ``Target.drain_all`` emits every STATE through ``_write_state_message``.
         """
         if self.runtime.dry_run:
             if not self._state_withheld:
@@ -269,12 +308,7 @@ class TargetSalesforceOut(Target):
             return
         super()._write_state_message(state)
 
-    def abort_open_jobs(self) -> None:
-        """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
-        for sink in self.runtime.sinks:
-            abort = getattr(sink, "abort_open_jobs", None)
-            if abort is not None:
-                abort()
+    # -- the run -------------------------------------------------------------------------------
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -292,9 +326,7 @@ class TargetSalesforceOut(Target):
         if about:
             super().invoke(about=about, about_format=about_format, config=config)
             return
-        from singer_sdk.plugin_base import _ConfigInput  # noqa: PLC0415
-
-        config = config or _ConfigInput()
+        config = config or ConfigInput()
         cls.print_version(print_fn=cls.logger.info)
         try:
             target = cls(
@@ -362,7 +394,7 @@ class TargetSalesforceOut(Target):
         finally:
             if status != "succeeded":
                 self.abort_open_jobs()
-            report = self.runtime.finish(status)
+            report = self.finish(status)
             sys.stderr.write(summary_table(report) + "\n")
             sys.stderr.flush()
             # The cause comes last, after the summary, so that tools showing only a run's

@@ -1,9 +1,17 @@
-"""JSON request bodies, written by hand so numbers keep every digit.
+"""JSON request bodies for sObject Collections, written by hand so numbers keep every digit.
 
 ``json.dumps`` can only write a ``Decimal`` as a string or through ``float``; currency values
 with 18 digits would lose precision through ``float``, and Salesforce wants JSON numbers, not
 strings. Records here are flat (plus one level for relationship lookups), so a small encoder
 is both exact and fast.
+
+Values arrive already converted for their field (text, ``bool``, ``int``, ``Decimal``; dates
+and datetimes as Salesforce's text forms), so anything else is a defect upstream: it raises
+instead of being sent as Python's text for it, which Salesforce would not read as the field's
+type. The body shape (``allOrNone``, ``records``, ``attributes.type`` on each record, a lookup
+as an object keyed by the parent's external id field) is the REST API Developer Guide's, in
+"sObject Collections Create/Update/Upsert" and "Insert or Update (Upsert) a Record Using an
+External ID".
 """
 
 from __future__ import annotations
@@ -16,7 +24,12 @@ _encode_string = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def encode_value(value: Any) -> str:
-    """One JSON value; ``Decimal`` as a plain number without exponent."""
+    """One JSON value; ``Decimal`` as a plain number without exponent.
+
+    Raises:
+        ValueError: a ``Decimal`` that is not finite (JSON has no NaN or infinity).
+        TypeError: a value of a type no field converter produces.
+    """
     if value is None:
         return "null"
     if value is True:
@@ -26,6 +39,8 @@ def encode_value(value: Any) -> str:
     if isinstance(value, str):
         return _encode_string(value)
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} has no JSON form")
         return format(value, "f")
     if isinstance(value, int):
         return str(value)
@@ -33,7 +48,7 @@ def encode_value(value: Any) -> str:
         return (
             "{" + ",".join(f"{_encode_string(k)}:{encode_value(v)}" for k, v in value.items()) + "}"
         )
-    return _encode_string(str(value))
+    raise TypeError(f"no JSON form for a {type(value).__name__} value; convert it for its field")
 
 
 def encode_record(sobject: str, fields: dict[str, Any]) -> str:

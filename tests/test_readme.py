@@ -12,7 +12,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from target_salesforce_out.settings import CONFIG_SCHEMA, config_problems, cross_setting_problems
+from target_salesforce_out.config_checks import config_problems, cross_setting_problems
+from target_salesforce_out.settings import CONFIG_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

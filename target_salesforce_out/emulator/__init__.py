@@ -1,5 +1,20 @@
 """A local Salesforce emulator for tests, demos and CI (``salesforce-emulator``).
 
+How it is built, one way down:
+
+* server.py (HTTP/1.1 bytes in and out) ->
+* app.py (per request: log, size limits, fault plan, latency; for REST API calls the access
+  token and the API allocation) ->
+* routes.py (the route table: method and path to handler; routing.py matches) ->
+* responses/ (one module per API; each handler parses the request, calls the models, renders
+  the answer) ->
+* models, which know nothing of HTTP: store.py (the Org: records and DML), bulk_jobs.py (the
+  Bulk API 2.0 job engine, with bulk_csv.py), soql.py, schema.py / definitions.py (metadata),
+  oauth.py (tokens), faults.py (the fault plan), reached through backend.py.
+
+To add an endpoint: add a handler function in the responses module of its API and one line in
+the route table (routes.py).
+
 Python API::
 
     from target_salesforce_out.emulator import run_emulator
@@ -18,8 +33,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .app import App, EmulatorOptions
 from .oauth import Credentials
-from .server import App, EmulatorHTTPServer, EmulatorOptions
+from .server import EmulatorHTTPServer
 from .store import Org
 
 __all__ = ["DEFAULT_CREDENTIALS", "Emulator", "EmulatorOptions", "run_emulator"]
@@ -163,7 +179,8 @@ class Emulator:
         """Replace the fault plan.
 
         Args:
-            rules: Rules as interface.md describes them (or a JSON file path, or None).
+            rules: Rules as the README's "Fault plan format" describes them (or a JSON file
+                path, or None).
         """
         self.app.set_faults(rules)
 

@@ -1,4 +1,7 @@
-"""Describe bodies built from the schema: describe global (3.1) and sObject describe (3.2, 3.3).
+"""Describe bodies built from the schema: describe global and sObject describe.
+
+REST API Developer Guide, "Describe Global" and "sObject Describe"; the field properties are those
+of the SOAP API Developer Guide, "DescribeSObjectResult".
 
 Every key a real org emits is present, with the documented defaults (booleans false, ints 0,
 strings null, arrays empty), and URLs use the API version of the request.
@@ -9,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ids
-from .schema import STRING_TYPES, FieldDef, ObjectDef, Schema
+from .definitions import STRING_TYPES, FieldDef, ObjectDef, Schema
 
 _NOT_FILTERABLE = frozenset({"address", "textarea"})
 
@@ -200,7 +203,7 @@ def describe_sobject(schema: Schema, obj: ObjectDef, version: str, base_url: str
         base_url: The instance URL (``ui*`` URL templates are absolute).
 
     Returns:
-        The full describe body with every key of 3.2.
+        The full describe body with every key a real org's describe carries.
     """
     entry = _global_entry(obj, version)
     base = f"/services/data/v{version}/sobjects/{obj.name}"

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RecordError:
-    """One per-record error, rendered as ``{"statusCode", "message", "fields"}`` (8.1).
+    """One per-record error, rendered as ``{"statusCode", "message", "fields"}``.
+
+    REST API Developer Guide, "Create Records Using sObject Collections" (the per-record results);
+    the codes are the StatusCode values of the SOAP API Developer Guide, "Core Data Types Used in
+    API Calls".
 
     Attributes:
         status_code: Salesforce StatusCode, e.g. ``REQUIRED_FIELD_MISSING``.

@@ -1,6 +1,6 @@
 """The fault plan: injected HTTP errors, dropped connections, latency and per-record errors.
 
-A plan is a JSON list of rules (interface.md "The emulator"); each rule has ``match``
+A plan is a JSON list of rules (README, "Fault plan format"); each rule has ``match``
 (``method``, ``path_contains``; empty matches every request) and one effect:
 
 * ``status`` (with optional ``on_calls``): answer with Salesforce's error body for that status;
@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecordError
-from .wire import Response
 
-# Messages of salesforce-api.md 8.2 / 8.3 for record-level faults.
+# Default messages of record-level faults, as real orgs word them (REST API Developer Guide,
+# "Status Codes and Error Responses"; the trigger and validation texts are the emulator's choice).
 RECORD_MESSAGES = {
     "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record",
     "DUPLICATES_DETECTED": "Use one of these records?",
@@ -112,27 +112,6 @@ class RequestFaults:
     cut_after_bytes: int | None = None
     latency_ms: float = 0.0
     expire_token: bool = False
-
-    def after(self, response: Response) -> Response | None:
-        """The answer to send for a request carried out: None drops it, or it is cut."""
-        if self.lose_answer:
-            return None
-        if self.cut_after_bytes is None:
-            return response
-        status, headers, payload = response
-        return status, headers, CutBody(payload, self.cut_after_bytes)
-
-
-class CutBody(bytes):
-    """A body of which only the first ``cut_at`` bytes are sent before the socket closes."""
-
-    cut_at: int
-
-    def __new__(cls, payload: bytes, cut_at: int) -> CutBody:
-        """Wrap ``payload``."""
-        body = super().__new__(cls, payload)
-        body.cut_at = cut_at
-        return body
 
 
 class FaultPlan:
@@ -213,6 +192,27 @@ class FaultPlan:
                 code = str(raw["record_error"])
                 return RecordError(code, str(raw.get("message") or RECORD_MESSAGES[code]))
         return None
+
+    def job_failure(self, method: str, path: str) -> tuple[int, str | None] | None:
+        """The first ``fail_job_after_rows`` rule covering a Bulk job, if any.
+
+        Args:
+            method: ``PUT``: Bulk rules match like record-level rules, against the upload.
+            path: The job's upload path.
+
+        Returns:
+            (rows after which the job fails, the rule's ``error_message`` or None), or None.
+        """
+        for rule in self.rules:
+            raw = rule.raw
+            if "fail_job_after_rows" in raw and rule.matches(method, path):
+                message = raw.get("error_message")
+                return int(raw["fail_job_after_rows"]), str(message) if message else None
+        return None
+
+    def echo_as_parsed(self, method: str, path: str) -> bool:
+        """Whether an ``echo_as_parsed`` rule covers a Bulk job (matched like ``job_failure``)."""
+        return any(r.raw.get("echo_as_parsed") and r.matches(method, path) for r in self.rules)
 
     def reset_counters(self) -> None:
         """Forget call counts and record sightings (the rules stay)."""
@@ -305,38 +305,3 @@ def load_fault_plan(source: list[dict[str, Any]] | str | Path | None) -> FaultPl
     if not isinstance(data, list):
         raise FaultPlanError("a fault plan is a JSON list of rules")
     return FaultPlan(data)
-
-
-def fault_response(status: int, body: str | None) -> tuple[int, str, bytes]:
-    """Salesforce's answer for an injected status (salesforce-api.md 2.4, 2.8, 8.2).
-
-    Args:
-        status: One of FAULT_STATUSES.
-        body: ``json``, ``html`` or ``empty`` to override the default body shape.
-
-    Returns:
-        (status, content type, body bytes).
-    """
-    errors = {
-        401: ("INVALID_SESSION_ID", "Session expired or invalid"),
-        403: ("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
-        500: (
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred. Please include this ErrorId if you contact support: "
-            "1234567-8901 (-123456789)",
-        ),
-        # Text varies in the wild (salesforce-api.md 8.2).
-        503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),
-    }
-    kind = body or ("json" if status in errors else "empty")
-    if kind == "empty":
-        return status, "text/plain", b""
-    if kind == "html" or status not in errors:
-        page = (
-            f"<html><head><title>{status}</title></head><body><h1>{status}</h1>"
-            "<p>The server encountered an error processing the request.</p></body></html>"
-        )
-        return status, "text/html;charset=UTF-8", page.encode()
-    code, message = errors[status]
-    payload = json.dumps([{"message": message, "errorCode": code}], separators=(",", ":"))
-    return status, "application/json;charset=UTF-8", payload.encode()

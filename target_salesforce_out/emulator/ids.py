@@ -1,7 +1,8 @@
 """Salesforce record ids: generation, validation and 15 -> 18 character conversion.
 
 An id is a 3-character key prefix followed by 12 base-62 characters (15, case-sensitive), plus a
-3-character suffix that encodes the case of the first 15 characters (salesforce-api.md 9.4).
+3-character suffix that encodes the case of the first 15 characters (SOAP API Developer Guide,
+"Field Types", the ID field type).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def to18(sf_id: str) -> str:
 def normalize(sf_id: str) -> str | None:
     """Return the canonical 18-character id, or None when the text is not a valid id.
 
-    The suffix of an 18-character id is checked case-insensitively (salesforce-api.md 9.4,
-    UNVERIFIED: Salesforce is believed to accept either case).
+    The suffix of an 18-character id is checked case-insensitively (whether Salesforce accepts
+    either case is not documented by Salesforce; the emulator's choice).
 
     Args:
         sf_id: Candidate id text.

@@ -1,9 +1,12 @@
-"""OAuth 2.0 token endpoint, revocation and access-token bookkeeping (salesforce-api.md 1).
+"""OAuth 2.0 tokens of the emulated org: grants, sessions, revocation (no HTTP here).
 
-Grants: refresh_token, password (password + security token), client_credentials (HTTP Basic or
-body parameters) and JWT bearer (RS256 verified against the configured public key). Error bodies
-are the ``{"error", "error_description"}`` objects of 1.7. Test hooks: a token lifetime counted in
-API calls, forced expiry of every access token, and revoking the refresh tokens.
+Grants, as Salesforce Help describes them: "OAuth 2.0 Refresh Token Flow", "OAuth 2.0
+Username-Password Flow" (password + security token), "OAuth 2.0 Client Credentials Flow" (client
+credentials as HTTP Basic or body parameters) and "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+Integration" (RS256, verified against the configured public key). Failures are
+:class:`OAuthError`, which responses/oauth.py renders as ``{"error", "error_description"}``
+(Salesforce Help, "OAuth 2.0 Authorization Errors"). Test hooks: a token lifetime counted in API
+calls, forced expiry of every access token, and revoking the refresh tokens.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ AUDIENCES = frozenset({"https://login.salesforce.com", "https://test.salesforce.
 
 @dataclass(frozen=True)
 class Credentials:
-    """The connected app and user the emulator accepts (interface.md "The emulator")."""
+    """The connected app and user the emulator accepts (README, "Demo credentials")."""
 
     client_id: str = "emulator-client"
     client_secret: str = "emulator-secret"  # noqa: S105 - documented demo credential
@@ -38,20 +41,18 @@ class Credentials:
 
 
 class OAuthError(Exception):
-    """A token-endpoint failure, rendered as ``{"error", "error_description"}``."""
+    """A refused grant or revocation: an OAuth ``error`` code and its description."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str) -> None:
         """Store the error.
 
         Args:
             error: The ``error`` code.
             description: The ``error_description``.
-            status: HTTP status (400 for all documented cases).
         """
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
-        self.status = status
 
     def body(self) -> dict[str, str]:
         """The JSON error object."""
@@ -103,7 +104,7 @@ class TokenService:
         Args:
             org_id: 18-character org id (tokens start with its 15-character form).
             user_lookup: Callable username -> user id (or None when no such user).
-            credentials: Accepted credentials (defaults: interface.md).
+            credentials: Accepted credentials (defaults: README, "Demo credentials").
             jwt_public_key: Key object that verifies JWT assertions (None: signatures unchecked).
             token_ttl_calls: After this many API calls an access token stops working.
         """
@@ -170,60 +171,58 @@ class TokenService:
                 session.calls += 1
             return session.user_id
 
-    # -------------------------------------------------------------- endpoints
-    def token(
+    # ----------------------------------------------------------------- grants
+    def grant(
         self, form: dict[str, str], authorization: str | None, base_url: str
-    ) -> tuple[int, dict[str, Any]]:
-        """Answer ``POST /services/oauth2/token``.
+    ) -> dict[str, Any]:
+        """Carry out a token request.
 
         Args:
-            form: The form-encoded body parameters.
-            authorization: The Authorization header (client credentials may use HTTP Basic).
+            form: The request's parameters.
+            authorization: The Authorization header value (client credentials may use HTTP
+                Basic).
             base_url: The emulator's base URL (the ``instance_url`` it hands out).
 
         Returns:
-            (status, JSON body).
+            The token response's fields.
+
+        Raises:
+            OAuthError: When the grant is refused.
         """
         grant = form.get("grant_type", "")
-        try:
-            if grant == "refresh_token":
-                body = self._refresh(form, base_url)
-            elif grant == "password":
-                body = self._password(form, base_url)
-            elif grant == "client_credentials":
-                body = self._client_credentials(form, authorization, base_url)
-            elif grant == JWT_GRANT:
-                body = self._jwt(form, base_url)
-            else:
-                # Description text UNVERIFIED (salesforce-api.md 1.7).
-                raise OAuthError("unsupported_grant_type", "grant type not supported")
-        except OAuthError as exc:
-            return exc.status, exc.body()
-        return 200, body
+        if grant == "refresh_token":
+            return self._refresh(form, base_url)
+        if grant == "password":
+            return self._password(form, base_url)
+        if grant == "client_credentials":
+            return self._client_credentials(form, authorization, base_url)
+        if grant == JWT_GRANT:
+            return self._jwt(form, base_url)
+        # Description text not documented by Salesforce; the emulator's choice.
+        raise OAuthError("unsupported_grant_type", "grant type not supported")
 
-    def revoke(self, token: str | None) -> tuple[int, dict[str, Any] | None]:
-        """Answer ``/services/oauth2/revoke`` (200 with an empty body on success).
+    def revoke(self, token: str | None) -> None:
+        """Revoke an access or refresh token (Salesforce Help, "Revoke OAuth Tokens").
 
         Args:
-            token: The access or refresh token to revoke.
+            token: The token to revoke.
 
-        Returns:
-            (status, error body or None).
+        Raises:
+            OAuthError: When the token is unknown or already revoked (description text not
+                documented by Salesforce; the emulator's choice).
         """
         with self._lock:
             if token and token in self._sessions:
                 del self._sessions[token]
-                return 200, None
+                return
             if token == self.credentials.refresh_token and token not in self._revoked_refresh:
                 self._revoked_refresh.add(token)
                 self._sessions = {
                     k: s for k, s in self._sessions.items() if s.refresh_token != token
                 }
-                return 200, None
-        # Description text UNVERIFIED (salesforce-api.md 1.10).
-        return 400, {"error": "invalid_token", "error_description": "invalid token"}
+                return
+        raise OAuthError("invalid_token", "invalid token")
 
-    # ----------------------------------------------------------------- grants
     def _check_client(
         self, client_id: str | None, secret: str | None, *, need_secret: bool
     ) -> None:
@@ -291,7 +290,8 @@ class TokenService:
         if user_id is None:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
         token = self.issue(user_id)
-        # Field set and order of the documented JWT response (1.3, transcript A.1).
+        # Field set and order of the documented JWT response (Salesforce Help, "OAuth 2.0 JWT
+        # Bearer Flow for Server-to-Server Integration"): no refresh token, no signature.
         return {
             "access_token": token,
             "scope": "api",

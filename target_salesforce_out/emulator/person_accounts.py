@@ -1,10 +1,14 @@
-"""Person Account mode: how enabling Person Accounts changes Account and Contact (3.6)."""
+"""Person Account mode: how enabling Person Accounts changes Account and Contact.
+
+Object Reference for the Salesforce Platform, "Account" and "PersonAccount"; the describe
+details follow a recorded Person-Account org.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from .schema import FieldDef, Schema
+from .definitions import FieldDef, Schema
 
 # Contact fields that a person account carries as-is (they already exist on Account or are the
 # person's name) instead of as a Person-prefixed copy.

@@ -1,4 +1,4 @@
-"""Object metadata: the JSON metadata file format, its validation and the in-memory schema.
+"""The metadata file: its JSON format, its validation and building the org's ``Schema`` from it.
 
 A metadata file declares objects compactly; everything a real describe carries is derived from it
 (see describe.py). Format::
@@ -19,54 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from . import ids
+from .definitions import FIELD_TYPES, STRING_TYPES, FieldDef, ObjectDef, RecordTypeDef, Schema
+from .person_accounts import enable_person_accounts
 
-STRING_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "encryptedstring",
-    }
-)
-NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
-FIELD_TYPES = (
-    STRING_TYPES
-    | NUMBER_TYPES
-    | {
-        "id",
-        "reference",
-        "boolean",
-        "date",
-        "datetime",
-        "time",
-        "address",
-    }
-)
-SOAP_TYPES = {
-    "id": "tns:ID",
-    "reference": "tns:ID",
-    "boolean": "xsd:boolean",
-    "int": "xsd:int",
-    "long": "xsd:long",
-    "double": "xsd:double",
-    "currency": "xsd:double",
-    "percent": "xsd:double",
-    "date": "xsd:date",
-    "datetime": "xsd:dateTime",
-    "time": "xsd:time",
-    "address": "urn:address",
-}
 _DEFAULT_LENGTH = {
     "string": 255,
     "textarea": 255,
@@ -129,7 +89,8 @@ _OBJECT_KEYS = frozenset(
         "rows",
     }
 )
-# salesforce-api.md 9.5: developer names; a namespace prefix follows the same rules.
+# Developer names (Salesforce Help, Knowledge article 000381913); a namespace prefix follows the
+# same rules.
 _DEV_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)")
 _CUSTOM = re.compile(r"(?:(?P<ns>[^_].*?)__)?(?P<dev>.+)__(?P<suffix>c|pc)")
 
@@ -138,197 +99,11 @@ class SchemaError(ValueError):
     """A metadata file or dict that does not describe a valid org."""
 
 
-@dataclass
-class FieldDef:
-    """One field of an object, with the properties describe reports."""
-
-    name: str
-    type: str
-    label: str
-    length: int = 0
-    nillable: bool = True
-    createable: bool = True
-    updateable: bool = True
-    defaulted_on_create: bool = False
-    external_id: bool = False
-    id_lookup: bool = False
-    unique: bool = False
-    case_sensitive: bool = False
-    reference_to: list[str] = field(default_factory=list)
-    relationship_name: str | None = None
-    child_relationship_name: str | None = None
-    picklist_values: list[dict[str, Any]] = field(default_factory=list)
-    restricted_picklist: bool = False
-    precision: int = 0
-    scale: int = 0
-    digits: int = 0
-    calculated: bool = False
-    calculated_formula: str | None = None
-    auto_number: bool = False
-    custom: bool = False
-    name_field: bool = False
-    compound_field_name: str | None = None
-    extra_type_info: str | None = None
-    default_value: Any = None
-    html_formatted: bool = False
-    cascade_delete: bool = False
-    restricted_delete: bool = False
-
-    @property
-    def is_string(self) -> bool:
-        """Whether values are text (empty strings are stored as null)."""
-        return self.type in STRING_TYPES
-
-    @property
-    def soap_type(self) -> str:
-        """The XML schema type describe reports."""
-        return SOAP_TYPES.get(self.type, "xsd:string")
-
-    @property
-    def required_on_insert(self) -> bool:
-        """Whether an insert must set the field (salesforce-api.md 3.7)."""
-        return (
-            self.createable
-            and not self.nillable
-            and not self.defaulted_on_create
-            and self.type != "boolean"
-        )
-
-    @property
-    def picklist_set(self) -> frozenset[str]:
-        """Active picklist values, for restricted-picklist checks."""
-        return frozenset(str(v["value"]) for v in self.picklist_values if v["active"])
-
-
-@dataclass
-class RecordTypeDef:
-    """A record type of an object (besides the implicit Master)."""
-
-    id: str
-    developer_name: str
-    name: str
-    is_person_type: bool = False
-    default: bool = False
-
-
-@dataclass
-class ObjectDef:
-    """One sObject: flags, ordered fields and lookup indexes by name and relationship name."""
-
-    name: str
-    label: str
-    label_plural: str
-    key_prefix: str
-    custom: bool
-    fields: list[FieldDef]
-    createable: bool = True
-    updateable: bool = True
-    deletable: bool = True
-    queryable: bool = True
-    record_types: list[RecordTypeDef] = field(default_factory=list)
-    seed_rows: list[dict[str, Any]] = field(default_factory=list)
-    _by_name: dict[str, FieldDef] = field(default_factory=dict, repr=False)
-    _by_rel: dict[str, FieldDef] = field(default_factory=dict, repr=False)
-    _unique: list[FieldDef] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        """Build the case-insensitive indexes."""
-        self.reindex()
-
-    def reindex(self) -> None:
-        """Rebuild the name and relationship indexes after fields change."""
-        self._by_name = {f.name.lower(): f for f in self.fields}
-        self._unique = [f for f in self.fields if f.external_id or f.unique]
-        self._by_rel = {f.relationship_name.lower(): f for f in self.fields if f.relationship_name}
-
-    def field(self, name: str) -> FieldDef | None:
-        """Return a field by API name, case-insensitively.
-
-        Args:
-            name: Field API name in any case.
-
-        Returns:
-            The field, or None.
-        """
-        return self._by_name.get(name.lower())
-
-    def by_relationship(self, relationship_name: str) -> FieldDef | None:
-        """Return the reference field whose relationship name matches, case-insensitively.
-
-        Args:
-            relationship_name: e.g. ``Account`` or ``Primary_Account__r``.
-
-        Returns:
-            The reference field, or None.
-        """
-        return self._by_rel.get(relationship_name.lower())
-
-    @property
-    def unique_fields(self) -> list[FieldDef]:
-        """Fields with an index: external ids and unique fields."""
-        return self._unique
-
-
-class Schema:
-    """All objects of the org, looked up case-insensitively by name or by key prefix."""
-
-    def __init__(self, objects: list[ObjectDef], *, person_accounts: bool = False) -> None:
-        """Index the objects.
-
-        Args:
-            objects: The org's objects.
-            person_accounts: Whether the org has Person Accounts enabled.
-        """
-        self.person_accounts = person_accounts
-        self._objects = {o.name.lower(): o for o in objects}
-        self._by_prefix = {o.key_prefix: o for o in objects}
-
-    def get(self, name: str) -> ObjectDef | None:
-        """Return an object by API name, case-insensitively.
-
-        Args:
-            name: Object API name in any case.
-
-        Returns:
-            The object, or None.
-        """
-        return self._objects.get(name.lower())
-
-    def by_prefix(self, key_prefix: str) -> ObjectDef | None:
-        """Return the object that owns a key prefix.
-
-        Args:
-            key_prefix: The first three characters of an id.
-
-        Returns:
-            The object, or None.
-        """
-        return self._by_prefix.get(key_prefix)
-
-    @property
-    def objects(self) -> list[ObjectDef]:
-        """All objects, sorted by name as describe global lists them."""
-        return sorted(self._objects.values(), key=lambda o: o.name.lower())
-
-    def child_relationships(self, parent: ObjectDef) -> list[tuple[ObjectDef, FieldDef]]:
-        """Reference fields of every object that point at ``parent``.
-
-        Args:
-            parent: The parent object.
-
-        Returns:
-            (child object, reference field) pairs.
-        """
-        return [
-            (child, f)
-            for child in self.objects
-            for f in child.fields
-            if f.type == "reference" and parent.name in f.reference_to
-        ]
-
-
 def validate_api_name(name: str, *, what: str) -> None:
-    """Check an object or field API name against the rules of salesforce-api.md 9.5.
+    """Check an object or field API name against Salesforce's naming rules.
+
+    At most 40 characters before the suffix, a letter first, letters, digits and single
+    underscores, no trailing underscore (Salesforce Help, Knowledge article 000381913).
 
     Args:
         name: The API name.
@@ -645,7 +420,8 @@ def load_schema(
     Args:
         metadata: Path to a metadata JSON file, or the parsed dict; its objects replace built-ins
             of the same name (case-insensitively) and add new ones.
-        person_accounts: Enable Person Accounts (salesforce-api.md 3.6).
+        person_accounts: Enable Person Accounts (Object Reference for the Salesforce Platform,
+            "PersonAccount").
 
     Returns:
         The schema.
@@ -694,10 +470,6 @@ def load_schema(
         enable_person_accounts(schema)
     _check_references(schema)
     return schema
-
-
-# Imported late: person_accounts builds on FieldDef and Schema defined above.
-from .person_accounts import enable_person_accounts  # noqa: E402
 
 
 def _number_record_types(objects: list[ObjectDef]) -> None:

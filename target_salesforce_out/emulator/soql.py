@@ -1,13 +1,15 @@
-r"""SOQL for the emulator: tokenizer, parser and evaluator (salesforce-api.md section 6).
+r"""SOQL for the emulator: tokenizer, parser and evaluator (SOQL and SOSL Reference).
 
-Supports the subset of 6.7: a SELECT list of fields (with child-to-parent paths such as
-``Account.External_Id__c``) or ``COUNT()``, one FROM object, WHERE with comparison, IN / NOT IN,
-LIKE, INCLUDES / EXCLUDES, AND / OR / NOT and parentheses, typed literals (quoted text and ids;
-bare numbers, booleans, ``null``, dates, datetimes and times), ORDER BY with ASC / DESC and
-NULLS FIRST / LAST, LIMIT and OFFSET. Errors carry Salesforce's ``errorCode`` and the message layout
-``\n{query}\n{caret}\nERROR at Row:R:Column:C\n{text}`` of 2.3 / 6.3.
+Supports a subset (the emulator's choice): a SELECT list of fields (with child-to-parent paths
+such as ``Account.External_Id__c``) or ``COUNT()``, one FROM object, WHERE with comparison,
+IN / NOT IN, LIKE, INCLUDES / EXCLUDES, AND / OR / NOT and parentheses, typed literals (quoted
+text and ids; bare numbers, booleans, ``null``, dates, datetimes and times), ORDER BY with ASC /
+DESC and NULLS FIRST / LAST, LIMIT and OFFSET. Errors carry Salesforce's ``errorCode`` and
+the message layout ``\n{query}\n{caret}\nERROR at Row:R:Column:C\n{text}`` seen in real orgs'
+query errors (the layout is not documented by Salesforce; the emulator follows recorded
+responses).
 
-Paging (``nextRecordsUrl``) is done by the server on top of :class:`QueryResult`.
+Paging (``nextRecordsUrl``) is done by responses/query.py on top of :class:`QueryResult`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .ids import normalize as normalize_id
 
 if TYPE_CHECKING:
-    from .schema import FieldDef, ObjectDef
+    from .definitions import FieldDef, ObjectDef
     from .store import Org
 
 __all__ = ["MAX_QUERY_LENGTH", "QueryResult", "SoqlError", "execute", "unescape_string"]
@@ -177,7 +179,7 @@ class _Token:
 
 
 def _error(query: str, pos: int, code: str, text: str) -> SoqlError:
-    """Build an error in the caret layout of 2.3 (row/column are 1-based)."""
+    """Build an error in the caret layout of real query errors (row/column are 1-based)."""
     line_start = query.rfind("\n", 0, pos) + 1
     row = query.count("\n", 0, pos) + 1
     column = pos - line_start + 1
@@ -186,7 +188,9 @@ def _error(query: str, pos: int, code: str, text: str) -> SoqlError:
 
 
 def unescape_string(body: str) -> str:
-    r"""Decode the body of a quoted SOQL string with the escape table of 6.4.
+    r"""Decode a quoted SOQL string's body.
+
+    SOQL and SOSL Reference, "Quoted String Escape Sequences".
 
     Args:
         body: Characters between the single quotes.
@@ -987,7 +991,9 @@ def execute(
     if not text or not text.strip():
         raise SoqlError("MALFORMED_QUERY", "SOQL statements cannot be empty or null")
     if len(text) > MAX_QUERY_LENGTH:
-        # Text per LIMITS (100,000 characters); exact server wording UNVERIFIED (Appendix C.5).
+        # The 100,000-character limit is documented (Salesforce Developer Limits and Allocations
+        # Quick Reference, "SOQL and SOSL Limits"); the message text is not documented by
+        # Salesforce: the emulator's choice.
         raise SoqlError(
             "MALFORMED_QUERY",
             f"SOQL statements cannot be longer than {MAX_QUERY_LENGTH:,} characters.",

@@ -12,26 +12,28 @@ import contextvars
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import ids
+from .definitions import FieldDef, ObjectDef, Schema
 from .errors import RecordError, RecordErrorException, SaveResult, record_error
-from .schema import FieldDef, ObjectDef, Schema
 from .values import now_text, parse_json_value, parse_text_value
-
-if TYPE_CHECKING:
-    from .faults import FaultPlan
 
 __all__ = [
     "Org",
     "RecordError",
     "RecordErrorException",
+    "RecordFault",
     "SaveResult",
     "parse_json_value",
     "parse_text_value",
 ]
+
+# Decides whether one record fails with an injected error, given the record's stable identity
+# (``{Object}:ext:{value}``, ``{Object}:id:{Id}`` or ``{Object}:json:{body}``); None: it does not.
+RecordFault = Callable[[str], RecordError | None]
 
 ORG_ID = ids.to18("00DEm0000000001")
 ADMIN_USER_ID = ids.fixed_id("005", 1)
@@ -103,20 +105,17 @@ class Org:
 
     Attributes:
         schema: The org's objects and fields.
-        faults: The fault plan whose record-level rules ``save`` applies (may be None).
         org_id: 18-character organization id.
         admin_user_id: Id of the seeded admin user (owner and creator of records).
     """
 
-    def __init__(self, schema: Schema, *, faults: FaultPlan | None = None) -> None:
+    def __init__(self, schema: Schema) -> None:
         """Create the org and seed its built-in rows (the admin user, record types).
 
         Args:
             schema: The org's schema.
-            faults: Fault plan for record-level faults.
         """
         self.schema = schema
-        self.faults = faults
         self.org_id = ORG_ID
         self.admin_user_id = ADMIN_USER_ID
         self._lock = threading.RLock()
@@ -258,8 +257,7 @@ class Org:
         *,
         external_id_field: str | None = None,
         all_or_none: bool = False,
-        fault_path: str = "",
-        fault_method: str = "",
+        record_fault: RecordFault | None = None,
     ) -> list[SaveResult]:
         """Insert, update, upsert or delete records, validating each like an org.
 
@@ -272,8 +270,8 @@ class Org:
                 carry ``Id``.
             external_id_field: Upsert key (an external-id field or ``Id``).
             all_or_none: Roll every record back if any fails.
-            fault_path: Request path, matched against record-level fault rules.
-            fault_method: Request method, matched against record-level fault rules.
+            record_fault: Injected per-record errors (the fault plan's decision, asked by the
+                caller); consulted once per record that reaches validation.
 
         Returns:
             One result per record, in input order.
@@ -294,14 +292,11 @@ class Org:
                     continue
                 try:
                     obj = self._object_for(operation, sobject, record)
-                    self._apply_record_fault(
-                        operation=operation,
-                        obj=obj,
-                        record=record,
-                        external_id_field=external_id_field,
-                        method=fault_method,
-                        path=fault_path,
-                    )
+                    if record_fault is not None:
+                        key = _fault_key(operation, record, external_id_field)
+                        error = record_fault(f"{obj.name}:{key}")
+                        if error is not None:
+                            raise RecordErrorException(error)
                     results[position] = self._save_one(
                         operation, obj, record, external_id_field, log=log, now=now
                     )
@@ -325,7 +320,7 @@ class Org:
         """Find errors that fail a whole REST JSON request before any record is saved.
 
         Salesforce deserializes the JSON body into typed sObjects first, so an unknown field
-        (``INVALID_FIELD``) or an unparseable datetime (``JSON_PARSER_ERROR``, 2.7) rejects the
+        (``INVALID_FIELD``) or an unparseable datetime (``JSON_PARSER_ERROR``) rejects the
         request as a whole with 400 instead of failing one record.
 
         Args:
@@ -425,7 +420,7 @@ class Org:
             raise record_error("INVALID_TYPE", "Must send a concrete entity type.")
         obj = self.schema.get(name)
         if obj is None:
-            # Text of salesforce-api.md 6.3 (INVALID_TYPE), without the query caret prefix.
+            # The INVALID_TYPE text of real query errors, without the query caret prefix.
             raise record_error(
                 "INVALID_TYPE",
                 f"sObject type '{name}' is not supported. If you are attempting to use a custom "
@@ -474,23 +469,6 @@ class Org:
                         ],
                     )
 
-    def _apply_record_fault(
-        self,
-        *,
-        operation: str,
-        obj: ObjectDef,
-        record: dict[str, Any],
-        external_id_field: str | None,
-        method: str,
-        path: str,
-    ) -> None:
-        if self.faults is None:
-            return
-        key = _fault_key(operation, record, external_id_field)
-        error = self.faults.record_fault(method, path, f"{obj.name}:{key}")
-        if error is not None:
-            raise RecordErrorException(error)
-
     def _save_one(
         self,
         operation: str,
@@ -528,7 +506,7 @@ class Org:
             )
         raw = _get_ci(record, key_field)
         if raw in (None, ""):
-            # Behaviour UNVERIFIED (salesforce-api.md 5.3): a per-record error is expected.
+            # Not documented by Salesforce (the emulator's choice): a per-record error.
             raise record_error("MISSING_ARGUMENT", f"{f.name} not specified", [f.name])
         value = parse_json_value(f, raw)
         matches = self._tables[obj.name].find(f, value)
@@ -580,7 +558,8 @@ class Org:
             rid = ids.new_id(obj.key_prefix)
         self._check_unique(obj, values, rid)
         if obj.custom and values.get("Name") is None and obj.field("Name") is not None:
-            # Commonly observed: an omitted custom-object Name becomes the record id (3.5).
+            # Commonly observed (not documented by Salesforce): an omitted custom-object Name
+            # becomes the record id.
             values["Name"] = rid
         row = self._store_new(obj, rid, values, now)
         log.append((obj.name, rid, None, False))
@@ -719,7 +698,7 @@ class Org:
         key_name, raw = keys[0]
         key_field = parent.field(key_name)
         if key_field is None or not (key_field.external_id or key_field.id_lookup):
-            # Text UNVERIFIED.
+            # Text not documented by Salesforce; the emulator's choice.
             raise record_error(
                 "INVALID_FIELD",
                 f"Field name provided, {key_name} is not an External ID or indexed field for "
@@ -738,7 +717,7 @@ class Org:
                 f"{parent.name}",
             )
         if len(matches) > 1:
-            # Code and text UNVERIFIED (salesforce-api.md 4.6).
+            # Code and text not documented by Salesforce; the emulator's choice.
             raise record_error(
                 "INVALID_FIELD",
                 f"Foreign key external ID: {raw} matched more than one record for field "
@@ -762,7 +741,10 @@ class Org:
     def _person_rules(
         self, obj: ObjectDef, values: dict[str, Any], current: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Apply Person Account rules (3.6): the record type decides person vs business."""
+        """Apply Person Account rules: the record type decides person vs business.
+
+        Object Reference for the Salesforce Platform, "Account" and "PersonAccount".
+        """
         if not self.schema.person_accounts or obj.name != "Account":
             return {}
         rt_id = values.get("RecordTypeId", current.get("RecordTypeId") if current else None)
@@ -788,7 +770,8 @@ class Org:
         ]
         if is_person:
             if values.get("Name") is not None:
-                # Exact error UNVERIFIED (Appendix C 9): Name is derived for person accounts.
+                # Name is derived for person accounts; the error for sending it is not
+                # documented by Salesforce (the emulator's choice).
                 raise record_error(
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
                     "Unable to create/update fields: Name. Please check the security settings of "

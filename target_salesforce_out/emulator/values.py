@@ -1,6 +1,7 @@
 """Field value conversion: JSON (REST) and CSV text (Bulk) values to stored values.
 
-Stored values follow the wire formats of salesforce-api.md 2.7: datetimes as
+Stored values follow the JSON wire formats (REST API Developer Guide, "Valid Date and DateTime
+Formats"; SOAP API Developer Guide, "Field Types"): datetimes as
 ``2021-11-06T17:38:40.000+0000`` (UTC), dates ``yyyy-MM-dd``, numbers as int/float, booleans.
 """
 
@@ -11,8 +12,8 @@ import math
 import re
 from typing import Any
 
+from .definitions import FieldDef
 from .errors import RecordErrorException, record_error
-from .schema import FieldDef
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _DATETIME = re.compile(
@@ -45,7 +46,8 @@ def now_text() -> str:
 
 
 def _type_error(field: FieldDef, value: Any) -> RecordErrorException:
-    # Text UNVERIFIED (salesforce-api.md 8.2): "<Label>: value not of required type: <value>".
+    # Text not documented by Salesforce (the emulator's choice):
+    # "<Label>: value not of required type: <value>".
     shown = "null" if value is None else value
     return record_error(
         "INVALID_TYPE_ON_FIELD_IN_RECORD",
@@ -59,7 +61,8 @@ def _parse_datetime(field: FieldDef, text: str, *, allow_no_colon: bool) -> str:
     if match is None:
         raise _type_error(field, text)
     if match.group("nocolon") and not allow_no_colon:
-        # salesforce-api.md 2.7: a "+0000" offset without colon fails JSON deserialization.
+        # A "+0000" offset without a colon fails JSON deserialization: the documented pattern
+        # is "+HH:mm" (REST API Developer Guide, "Valid Date and DateTime Formats").
         raise record_error(
             "JSON_PARSER_ERROR",
             "Cannot deserialize instance of datetime from VALUE_STRING value "
@@ -118,7 +121,7 @@ def _check_number(field: FieldDef, number: float | int, shown: Any) -> float | i
         number = round(float(number), field.scale)
         limit = 10 ** max(field.precision - field.scale, 0)
     if abs(number) >= limit:
-        # Text UNVERIFIED (salesforce-api.md 8.2).
+        # Text not documented by Salesforce; the emulator's choice.
         raise record_error(
             "NUMBER_OUTSIDE_VALID_RANGE",
             f"{field.label}: value outside of valid range on numeric field: {shown}",
@@ -129,7 +132,7 @@ def _check_number(field: FieldDef, number: float | int, shown: Any) -> float | i
 
 def _check_string(field: FieldDef, text: str) -> str | None:
     if text == "":
-        # Salesforce keeps no empty strings (salesforce-api.md 4.7).
+        # Salesforce keeps no empty strings (widely observed; not documented by Salesforce).
         return None
     if len(text) > field.length:
         raise record_error(
@@ -178,7 +181,8 @@ def parse_json_value(field: FieldDef, value: Any) -> Any:
     ftype = field.type
     if value is None:
         if ftype == "boolean":
-            # Booleans are never null (salesforce-api.md 4.7; exact error UNVERIFIED).
+            # Booleans are never null; the error is not documented by Salesforce (the
+            # emulator's choice).
             raise _type_error(field, None)
         return None
     if isinstance(value, dict | list):

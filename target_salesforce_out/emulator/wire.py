@@ -1,8 +1,9 @@
-"""Wire helpers: the request/response types and Salesforce's JSON rendering (2.8).
+"""What handlers take and give: the Request and Response types and Salesforce's JSON rendering.
 
-Compact JSON by default; with ``X-PrettyPrint: 1`` the Jackson-style layout seen in recordings:
-two-space indented objects, ``" : "`` separators, arrays inline as ``[ a, b ]``, ``[ ]`` and ``{ }``
-for empty containers.
+Compact JSON by default; with ``X-PrettyPrint: 1`` the Jackson-style layout seen in responses of
+real orgs: two-space indented objects, ``" : "`` separators, arrays inline as ``[ a, b ]``, ``[ ]``
+and ``{ }`` for empty containers (the layout is not documented by Salesforce; the emulator's
+choice, after recorded traffic).
 """
 
 from __future__ import annotations
@@ -10,36 +11,47 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from .backend import Backend
 
 JSON_TYPE = "application/json;charset=UTF-8"
-Response = tuple[int, dict[str, str], bytes]
-
 NOT_FOUND_MESSAGE = "The requested resource does not exist"
 
 
-@dataclass
+class Response(NamedTuple):
+    """One answer: status, headers and body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Request:
-    """One parsed request, as the resource handlers see it.
+    """One parsed request, as a handler sees it.
 
     Attributes:
+        backend: The emulated org's models (store, Bulk jobs, tokens, fault plan, ...).
         method: HTTP method (after any ``_HttpMethod`` override).
-        path: URL path, percent-decoding left to the handlers.
+        path: URL path as sent (percent-encoded).
         query: Parsed query string.
         headers: Request headers (case-insensitive mapping).
-        body: Raw body.
-        version: API version from the path (``62.0``), or "".
-        user_id: Authenticated user's id, or "".
+        body: Raw body (already inflated when it was sent gzip-encoded).
+        params: Path parameters the route pattern matched (percent-decoded for API routes).
+        version: API version from the path (``62.0``), or "" outside the REST API.
+        user_id: Authenticated user's id, or "" outside the REST API.
     """
 
+    backend: Backend
     method: str
     path: str
-    query: dict[str, list[str]]
-    headers: Mapping[str, str]
+    query: dict[str, list[str]] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)
     version: str = ""
     user_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pretty(self) -> bool:
@@ -50,6 +62,19 @@ class Request:
         """The first value of a query parameter, or None."""
         values = self.query.get(name)
         return values[0] if values else None
+
+
+class ErrorResponse(Exception):  # noqa: N818 - a response carried by an exception, not an error
+    """Raised by a handler (or a helper it calls) to answer with ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        """Carry the response to the router.
+
+        Args:
+            response: The answer to send.
+        """
+        super().__init__(response.status)
+        self.response = response
 
 
 def _pretty(value: Any, level: int) -> str:
@@ -93,10 +118,10 @@ def json_response(status: int, value: Any, req: Request | None = None) -> Respon
         req: The request (decides pretty-printing).
 
     Returns:
-        The response tuple.
+        The response.
     """
     pretty = req.pretty if req is not None else False
-    return status, {"Content-Type": JSON_TYPE}, render(value, pretty=pretty)
+    return Response(status, {"Content-Type": JSON_TYPE}, render(value, pretty=pretty))
 
 
 def error_response(
@@ -106,7 +131,9 @@ def error_response(
     req: Request | None = None,
     fields: list[str] | None = None,
 ) -> Response:
-    """A REST error array ``[{"message", "errorCode"(, "fields")}]`` (2.3).
+    """A REST error array ``[{"message", "errorCode"(, "fields")}]``.
+
+    REST API Developer Guide, "Status Codes and Error Responses".
 
     Args:
         status: HTTP status.
@@ -116,7 +143,7 @@ def error_response(
         fields: Field names, when the error is about fields.
 
     Returns:
-        The response tuple.
+        The response.
     """
     body: dict[str, Any] = {"message": message, "errorCode": code}
     if fields is not None:
@@ -129,6 +156,6 @@ def not_found(req: Request | None = None) -> Response:
     return error_response(404, "NOT_FOUND", NOT_FOUND_MESSAGE, req)
 
 
-def empty(status: int) -> Response:
+def empty(status: int, headers: dict[str, str] | None = None) -> Response:
     """A response without a body (204, 201 for Bulk uploads, ...)."""
-    return status, {}, b""
+    return Response(status, dict(headers or {}), b"")

@@ -1,27 +1,37 @@
-"""What every sink shares: setup against describe, record checks, rejection, batch outcome.
+"""What every sink shares: setup against describe, record checks, batch outcome, key lookups.
 
 Records are checked against their SCHEMA here rather than by singer-sdk's validator so that an
 invalid record is dead-lettered like any other rejected record instead of ending the run, and
 the run's outcome (``on_record_error``) is decided once per batch.
+
+A sink never reaches another sink: before it writes a batch it asks the target's load order
+(:class:`ParentsFirst`) to write the records of the streams it references.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+# singer-sdk 0.54.9 (private module): the function Sink._parse_timestamps_in_record uses to
+# tell which properties it parses, and as date, time or date-time.
 from singer_sdk.helpers._typing import get_datelike_property_type
-from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import BatchSink
 
-from target_salesforce_out.errors import ConfigError, ErrorDetail, RecordsFailedError
-from target_salesforce_out.ids import id_problem, to18
-from target_salesforce_out.mapping import RecordMapper, RecordRejectedError
-from target_salesforce_out.reporting import NOT_SENT
+from target_salesforce_out.errors import (
+    ConfigError,
+    ErrorDetail,
+    RecordRejectedError,
+    RecordsFailedError,
+)
+from target_salesforce_out.mapping import RecordMapper
+from target_salesforce_out.operations import Operation
+from target_salesforce_out.record_types import record_type_id
+from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.settings import stream_settings
-from target_salesforce_out.soql import find_ids, key_of, query_all, quote
+from target_salesforce_out.soql import find_ids, key_of
 from target_salesforce_out.validation import RecordValidator
 
 if TYPE_CHECKING:
@@ -29,14 +39,37 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger("target_salesforce_out")
 
-# A record that failed a check before it reached process_record carries its error here.
-_REJECTION = "__target_salesforce_out_rejection__"
+# What a date-like property that could not be read should have looked like.
+_EXPECTED_DATELIKE = {
+    "date": "YYYY-MM-DD, e.g. 2024-01-31",
+    "time": "HH:MM:SS, e.g. 13:45:00",
+    "date-time": "ISO 8601, e.g. 2024-01-31T13:45:00Z or 2024-01-31T13:45:00+02:00",
+}
 
-Item = tuple[dict[str, Any], dict[str, Any]]  # (record as received, converted fields)
+
+class Item(NamedTuple):
+    """One converted record on its way to Salesforce."""
+
+    record: dict[str, Any]  # as received: what a rejection writes to the dead-letter file
+    fields: dict[str, Any]  # converted, by wire name: what is sent
+
+
+class ParentsFirst(Protocol):
+    """Writes the pending records of the streams a sink references (the target's load order)."""
+
+    def write_parents_first(self, sink: SalesforceSink) -> None:
+        """Write and wait for the records of ``sink``'s parents."""
 
 
 class SalesforceSink(BatchSink):
     """Base of the REST and Bulk sinks."""
+
+    # Whether converted records wait in memory until their outcome (REST batches do; Bulk
+    # rows wait in job files on disk and are accounted for by the Bulk sink).
+    tracks_in_memory: ClassVar[bool] = True
+    # Whether writes run as Bulk jobs that outlive the batch that started them (see
+    # LoadOrder.write_parents_first).
+    runs_jobs: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -47,7 +80,11 @@ class SalesforceSink(BatchSink):
     ) -> None:
         """Describe the object and resolve every property before the first record is read."""
         self.runtime: Runtime = target.runtime
+        self._parents_first: ParentsFirst = target.load_order
         super().__init__(target, stream_name, schema, key_properties)
+        self.record_validator = (
+            RecordValidator(self.schema, stream=stream_name) if self.validate_schema else None
+        )
         self.settings = stream_settings(dict(target.config), stream_name)
         self.obj = self.runtime.describe_object(stream_name, self.settings.sobject)
         self.mapper = RecordMapper(
@@ -58,167 +95,106 @@ class SalesforceSink(BatchSink):
             self.runtime.describe.sobject,
             key_properties or (),
         )
+        self.operation: Operation = self.mapper.operation
         self._check_operation()
-        self._set_record_type()
-        self.parents = {
+        type_id = record_type_id(
+            self.runtime.client,
+            stream_name,
+            self.obj.name,
+            self.settings.record_type,
+            person=self.settings.person_account,
+        )
+        if type_id is not None:
+            self.mapper.constants["RecordTypeId"] = type_id
+        # Objects this stream's records look up (their loads must land first); a reference
+        # to the stream's own object orders nothing.
+        self.parents = frozenset(
             c.field.reference_to[0].lower()
             for c in self.mapper.columns
             if c.field.type == "reference" and len(c.field.reference_to) == 1
-        } - {self.obj.name.lower()}
-        # What _parse_timestamps_in_record needs, computed once instead of per record.
+        ) - {self.obj.name.lower()}
+        # What date parsing needs, computed once instead of per record.
         properties = self.schema.get("properties") or {}
         self._schema_properties = frozenset(properties)
         self._datelike = {name: prop for name, prop in properties.items() if _is_datelike(prop)}
         self._datelike_schema = {"properties": self._datelike}
+        # The check of the record being read, from _validate_and_parse and
+        # _singer_validate_message to process_record (None: it passed).
+        self._verdict: ErrorDetail | None = None
         self._failures_lock = threading.Lock()
         self._batch_failures = 0
         # Records converted but without an outcome yet, by identity (see account_unfinished).
         self._outstanding: dict[int, dict[str, Any]] = {}
-        self._flushing = False
         stats = self._stats = self.runtime.report.stream(stream_name)
         stats.sobject, stats.api, stats.operation = (
             self.obj.name,
             self.settings.api,
-            self.settings.operation,
+            self.operation.value,
         )
-        self.runtime.register_sink(self)
 
     def _check_operation(self) -> None:
-        op, obj = self.settings.operation, self.obj
-        allowed = {
-            "insert": obj.createable,
-            "update": obj.updateable,
-            "upsert": obj.createable and obj.updateable,
-            "delete": obj.deletable,
-            "hard_delete": obj.deletable,
-        }
-        if not allowed[op]:
+        op, obj = self.operation, self.obj
+        if not op.allowed_on(obj):
             raise ConfigError(f"stream {self.stream_name!r}: {obj.name} does not allow {op}")
 
-    def _set_record_type(self) -> None:
-        """Resolve ``record_type`` (or the person account record type) to an id, once.
-
-        ``record_type`` may be a DeveloperName, a Name or an Id (15 or 18 characters).
-        Candidates that share one DeveloperName are one record type as far as a user can
-        tell (a real org's describe has listed its person account type twice that way), so
-        the first by Id is taken; candidates that differ must be told apart by a setting.
-        """
-        wanted, person = self.settings.record_type, self.settings.person_account
-        if not wanted and not person:
-            return
-        # The only literal goes through quote().
-        where = f"WHERE SobjectType = {quote(self.obj.name)} AND IsActive = true"
-        soql = "SELECT Id, DeveloperName, Name, IsPersonType FROM RecordType " + where  # noqa: S608
-        rows = sorted(query_all(self.runtime.client, soql), key=lambda r: str(r.get("Id")))
-        if wanted:
-            wanted_id = to18(wanted) if id_problem(wanted) is None else None
-            rows = [
-                r
-                for r in rows
-                if wanted in (r.get("DeveloperName"), r.get("Name"))
-                or (wanted_id is not None and to18(str(r.get("Id"))) == wanted_id)
-            ]
-        if person:
-            rows = [r for r in rows if r.get("IsPersonType")]
-        kind = "person account record type" if person else "record type"
-        if not rows:
-            named = f" named {wanted!r}" if wanted else ""
-            raise ConfigError(
-                f"stream {self.stream_name!r}: no active {kind}{named} on {self.obj.name}"
-            )
-        if len({r.get("DeveloperName") for r in rows}) > 1:
-            shown = "; ".join(
-                f"Name {r.get('Name')!r}, DeveloperName {r.get('DeveloperName')}, Id {r.get('Id')}"
-                for r in rows
-            )
-            raise ConfigError(
-                f"stream {self.stream_name!r}: several {kind}s match ({shown}); set record_type "
-                "to the DeveloperName or Id of the one to use"
-            )
-        if len(rows) > 1:
-            LOGGER.info(
-                "stream %r: %d active %ss share DeveloperName %s; using Id %s",
-                self.stream_name,
-                len(rows),
-                kind,
-                rows[0].get("DeveloperName"),
-                rows[0]["Id"],
-            )
-        self.mapper.constants["RecordTypeId"] = rows[0]["Id"]
-
-    def flush_parents(self) -> None:
-        """Write pending records of streams this one references, so lookups find them.
-
-        Streams that reference each other (Account's primary Contact, Contact's Account)
-        would flush each other without end; a parent that is itself flushing its parents
-        further up the call stack is in such a cycle with this stream and is skipped.
-        """
-        if self._flushing:
-            return
-        self._flushing = True
-        try:
-            for sink in self.runtime.active_sinks():
-                if sink is self or sink.obj.name.lower() not in self.parents or sink._flushing:
-                    continue
-                if sink.current_size:
-                    self.runtime.drain(sink)
-                sink.wait_for_jobs()  # a drained batch's calls may still be running
-        finally:
-            self._flushing = False
-
-    # singer-sdk hooks ------------------------------------------------------------------
-
-    def get_validator(self) -> RecordValidator | None:
-        """The stream's record validator: jsonschema's verdicts, mostly at fastjsonschema's speed.
-
-        singer-sdk keeps it as ``_validator``; :meth:`_validate_and_parse` calls it so that
-        an invalid record is dead-lettered instead of ending the run.
-        """
-        if not self.validate_schema:
-            return None
-        return RecordValidator(self.schema, stream=self.stream_name)
+    # -- singer-sdk 0.54.9 private members ------------------------------------------------
+    #
+    # singer-sdk has no public hook to check a record before its dates are parsed, nor to
+    # decide what a record without its key properties does. For each record, on the reader
+    # thread and in this order, Target._process_record_message calls
+    # sink._validate_and_parse(record), sink.preprocess_record(record, context),
+    # sink._singer_validate_message(record) and sink.process_record(record, context), and
+    # ignores what _validate_and_parse returns (it works on the record in place); see
+    # tests/test_singer_sdk_contract.py. The verdict of the two checks reaches
+    # process_record in self._verdict.
 
     def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
-        validator = self._validator
-        error = validator.first_error(record) if isinstance(validator, RecordValidator) else None
-        if error is not None:
-            prop = str(error.absolute_path[0]) if error.absolute_path else ""
-            where = ".".join(str(p) for p in error.absolute_path) or "(record)"
-            record[_REJECTION] = ErrorDetail(
-                "INVALID_RECORD",
-                f"property {where!r} does not match the stream schema: {error.message}",
-                tuple(self._field_names(prop)),
-            )
-            return record
-        if not record.keys() <= self._schema_properties:
-            unknown = self._unknown_properties(record)
-            if unknown:
-                record[_REJECTION] = ErrorDetail(
-                    "INVALID_RECORD",
-                    f"properties not in the stream's SCHEMA: {', '.join(map(repr, unknown))}; "
-                    "their values would be lost (unmapped_properties is error; set it to "
-                    "ignore or warn to load such records without them)",
-                )
-                return record
-        try:
-            self._parse_timestamps_in_record(record, self.schema, self.datetime_error_treatment)
-        except Exception:
-            record[_REJECTION] = self._bad_datelike(record)
+        """Check the record against its SCHEMA, then parse its date-like values in place.
+
+        Overrides singer-sdk's, which raises on an invalid record (ending the run); here the
+        problem becomes the record's verdict and the record is dead-lettered.
+        """
+        self._verdict = self._check(record)
         return record
+
+    def _singer_validate_message(self, record: dict[str, Any]) -> None:
+        """Key properties missing from the record reject it (singer-sdk's raises instead).
+
+        The key field's own property is checked after conversion, with the same message for
+        absent, null and empty values (see :meth:`_prepare`).
+        """
+        key = self.mapper.key_column
+        own = key.prop if key is not None and self._needs_key else None
+        missing = [k for k in self.key_properties if k not in record and k != own]
+        if missing and self._verdict is None:
+            self._verdict = ErrorDetail(
+                "INVALID_RECORD", f"key properties missing from the record: {', '.join(missing)}"
+            )
+
+    def _parse_dates(self, record: dict[str, Any]) -> None:
+        """singer-sdk's date parsing (``Sink._parse_timestamps_in_record``), given only dates.
+
+        The SDK looks up every property's schema for every record; here the date-like
+        properties are known from the start, and only unknown keys need the SDK's warning
+        ("No schema for record field"). It raises on a value it cannot parse.
+        """
+        treatment = self.datetime_error_treatment
+        if not record.keys() <= self._schema_properties:
+            unknown = {k: v for k, v in record.items() if k not in self._schema_properties}
+            self._parse_timestamps_in_record(unknown, self.schema, treatment)
+        dates = {k: record[k] for k in self._datelike if record.get(k) is not None}
+        if dates:
+            self._parse_timestamps_in_record(dates, self._datelike_schema, treatment)
+            record.update(dates)
 
     def _bad_datelike(self, record: dict[str, Any]) -> ErrorDetail:
         """Which date-like property could not be read, and the form it should have."""
-        expected = {
-            "date": "YYYY-MM-DD, e.g. 2024-01-31",
-            "time": "HH:MM:SS, e.g. 13:45:00",
-            "date-time": "ISO 8601, e.g. 2024-01-31T13:45:00Z or 2024-01-31T13:45:00+02:00",
-        }
         for prop, prop_schema in self._datelike.items():
             value = record.get(prop)
             if value is None:
                 continue
             try:
-                super()._parse_timestamps_in_record(
+                self._parse_timestamps_in_record(
                     {prop: value},
                     {"properties": {prop: prop_schema}},
                     self.datetime_error_treatment,
@@ -228,32 +204,74 @@ class SalesforceSink(BatchSink):
                 return ErrorDetail(
                     "INVALID_RECORD",
                     f"property {prop!r}: not a {kind}: {value!r} (expected "
-                    f"{expected.get(kind, expected['date-time'])})",
+                    f"{_EXPECTED_DATELIKE.get(kind, _EXPECTED_DATELIKE['date-time'])})",
                     tuple(self._field_names(prop)),
                 )
         return ErrorDetail("INVALID_RECORD", "a date or time value could not be read")
 
-    def _parse_timestamps_in_record(
-        self,
-        record: dict[str, Any],
-        schema: dict[str, Any],
-        treatment: DatetimeErrorTreatmentEnum,
-    ) -> None:
-        """singer-sdk's parsing, given only the date-like values.
+    # -- singer-sdk public hooks -----------------------------------------------------------
 
-        The SDK looks up every property's schema for every record; here the date-like
-        properties are known from the start, and only unknown keys need the SDK's warning.
+    def get_validator(self) -> None:
+        """None: singer-sdk does not validate records itself.
+
+        :attr:`record_validator` (jsonschema's verdicts, mostly at fastjsonschema's speed)
+        checks each record in :meth:`_validate_and_parse`, so that an invalid record is
+        dead-lettered instead of ending the run.
         """
-        if schema is not self.schema:
-            super()._parse_timestamps_in_record(record, schema, treatment)
-            return
+        return
+
+    @property
+    def max_size(self) -> int:
+        """Records buffered before a drain: several calls' worth so they can overlap."""
+        return self.settings.effective_batch_size * self.runtime.max_concurrency
+
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        """Convert one record into the batch, or reject it with its reason."""
+        item = self._prepare(record)
+        if item is not None:
+            context.setdefault("items", []).append(item)
+
+    def process_batch(self, context: dict[str, Any]) -> None:
+        """Write the batch, then apply ``on_record_error`` to what failed."""
+        items: list[Item] = context.get("items") or []
+        self._parents_first.write_parents_first(self)
+        if items:
+            if self.runtime.dry_run:
+                self.dry_run_batch(items)
+                for record, _ in items:
+                    self.settle(record)  # counted as would-be, or rejected
+            else:
+                self.write_batch(items)
+        self.raise_for_failures()
+
+    # -- record checks -----------------------------------------------------------------------
+
+    def _check(self, record: dict[str, Any]) -> ErrorDetail | None:
+        """The problem that rejects ``record`` before conversion, or None; parses its dates."""
+        validator = self.record_validator
+        error = validator.first_error(record) if validator is not None else None
+        if error is not None:
+            prop = str(error.absolute_path[0]) if error.absolute_path else ""
+            where = ".".join(str(p) for p in error.absolute_path) or "(record)"
+            return ErrorDetail(
+                "INVALID_RECORD",
+                f"property {where!r} does not match the stream schema: {error.message}",
+                tuple(self._field_names(prop)),
+            )
         if not record.keys() <= self._schema_properties:
-            unknown = {k: v for k, v in record.items() if k not in self._schema_properties}
-            super()._parse_timestamps_in_record(unknown, schema, treatment)
-        dates = {k: record[k] for k in self._datelike if record.get(k) is not None}
-        if dates:
-            super()._parse_timestamps_in_record(dates, self._datelike_schema, treatment)
-            record.update(dates)
+            unknown = self._unknown_properties(record)
+            if unknown:
+                return ErrorDetail(
+                    "INVALID_RECORD",
+                    f"properties not in the stream's SCHEMA: {', '.join(map(repr, unknown))}; "
+                    "their values would be lost (unmapped_properties is error; set it to "
+                    "ignore or warn to load such records without them)",
+                )
+        try:
+            self._parse_dates(record)
+        except Exception:
+            return self._bad_datelike(record)
+        return None
 
     def _unknown_properties(self, record: dict[str, Any]) -> list[str]:
         """Properties with a value that the SCHEMA does not declare, when they are an error.
@@ -273,71 +291,40 @@ class SalesforceSink(BatchSink):
     def _needs_key(self) -> bool:
         """Whether every record must carry a key value (upsert by Id without one creates)."""
         key = self.mapper.key_column
-        op = self.settings.operation
-        return key is not None and (
-            op not in {"insert", "upsert"} or (op == "upsert" and key.name != "Id")
-        )
-
-    def _singer_validate_message(self, record: dict[str, Any]) -> None:
-        # The key field's own property is checked after conversion, with the same message
-        # for absent, null and empty values (see process_record).
-        key = self.mapper.key_column
-        own = key.prop if key is not None and self._needs_key else None
-        missing = [k for k in self.key_properties if k not in record and k != own]
-        if missing and _REJECTION not in record:
-            record[_REJECTION] = ErrorDetail(
-                "INVALID_RECORD", f"key properties missing from the record: {', '.join(missing)}"
-            )
+        op = self.operation
+        return key is not None and op.needs_key and not op.creates_without(key.name)
 
     def _field_names(self, prop: str) -> list[str]:
         return [c.field.name for c in self.mapper.columns if c.prop == prop]
 
-    @property
-    def max_size(self) -> int:
-        """Records buffered before a drain: several calls' worth so they can overlap."""
-        return self.settings.effective_batch_size * self.runtime.max_concurrency
-
-    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
-        """Convert one record, or reject it with its reason."""
+    def _prepare(self, record: dict[str, Any]) -> Item | None:
+        """The record converted, or None after rejecting it (its verdict, a value, its key)."""
         # Only the reader thread counts "received", so it needs no lock (a lock per record
         # showed in profiles); other counters are changed under the report's lock.
-        self._stats.received += 1
-        rejection = record.pop(_REJECTION, None)
-        if rejection is not None:
-            message = (
-                f"stream {self.stream_name!r}, record {self.mapper.describe_key(record)}: "
-                f"{rejection.message}"
+        self._stats.add_unlocked(Count.RECEIVED)
+        verdict, self._verdict = self._verdict, None
+        if verdict is not None:
+            detail = ErrorDetail(
+                verdict.code, self.message(record, verdict.message), verdict.fields
             )
-            detail = ErrorDetail(rejection.code, message, rejection.fields)
             self.reject(record, detail, source="target")
-            return
+            return None
         try:
             prepared = self.mapper.convert(record)
         except RecordRejectedError as exc:
             self.reject(record, exc.detail, source="target")
-            return
+            return None
         key = self.mapper.key_column
         if key is not None and self._needs_key and prepared.get(key.name) in (None, ""):
             # Checked here, before any call: Salesforce would answer without naming the record.
             self.reject(record, self.no_key(key.name, record), source="target")
-            return
+            return None
         if self.tracks_in_memory:
             with self._failures_lock:
                 self._outstanding[id(record)] = record
-        context.setdefault("items", []).append((record, prepared))
+        return Item(record, prepared)
 
-    def process_batch(self, context: dict[str, Any]) -> None:
-        """Write the batch, then apply ``on_record_error`` to what failed."""
-        items: list[Item] = context.get("items") or []
-        self.flush_parents()
-        if items:
-            if self.runtime.dry_run:
-                self.dry_run_batch(items)
-                for record, _ in items:
-                    self.settle(record)  # counted as would-be, or rejected
-            else:
-                self.write_batch(items)
-        self.raise_for_failures()
+    # -- what every sink does at a batch's end and the run's end ------------------------------
 
     def raise_for_failures(self) -> None:
         """Apply ``on_record_error`` to the records rejected since the last check.
@@ -348,29 +335,24 @@ class SalesforceSink(BatchSink):
         with self._failures_lock:
             failed, self._batch_failures = self._batch_failures, 0
         if failed and self.runtime.on_record_error == "fail":
+            self.wait_before_failing()
             raise RecordsFailedError(
                 f"stream {self.stream_name!r}: {failed} record(s) rejected in this batch "
                 "(on_record_error is fail); see the dead-letter file and the run report"
             )
 
+    def wait_before_failing(self) -> None:
+        """What must end before the batch fails for its rejections (nothing here).
+
+        A sink whose writes outlive the batch waits for them, so that an error of theirs is
+        the one reported.
+        """
+
     def wait_for_jobs(self) -> None:
-        """Wait for the calls of this sink still running (none here; see the subclasses)."""
+        """Wait for the calls or jobs of this sink still running (none here; see the sinks)."""
 
-    # Whether converted records wait in memory until their outcome (REST batches do; Bulk
-    # rows wait in job files on disk and are accounted for by the Bulk sink).
-    tracks_in_memory = True
-
-    def confirm(self, record: dict[str, Any], outcome: str, salesforce_id: str | None) -> None:
-        """Salesforce wrote ``record`` (``created``/``updated``/``deleted``): count and list it."""
-        self.runtime.report.succeed(
-            self.stream_name, outcome, self.mapper.key_values(record), salesforce_id
-        )
-        self.settle(record)
-
-    def settle(self, record: dict[str, Any]) -> None:
-        """``record`` has its outcome (written, counted or rejected)."""
-        with self._failures_lock:
-            self._outstanding.pop(id(record), None)
+    def abort_open_jobs(self) -> None:
+        """Abort the jobs not finished yet; the run is stopping (none here; see the Bulk sink)."""
 
     def account_unfinished(self) -> None:
         """Dead-letter every record that has no outcome, as never sent.
@@ -387,7 +369,48 @@ class SalesforceSink(BatchSink):
             )
             self.reject(record, detail, source="target")
 
-    # shared by the sinks -----------------------------------------------------------------
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def confirm(self, record: dict[str, Any], outcome: Count, salesforce_id: str | None) -> None:
+        """Salesforce wrote ``record`` (``outcome``: created, updated or deleted): count, list."""
+        self.runtime.report.succeed(
+            self.stream_name, outcome, self.mapper.key_values(record), salesforce_id
+        )
+        self.settle(record)
+
+    def settle(self, record: dict[str, Any]) -> None:
+        """``record`` has its outcome (written, counted or rejected)."""
+        with self._failures_lock:
+            self._outstanding.pop(id(record), None)
+
+    def count(self, count: Count, n: int = 1) -> None:
+        """Add to one of this stream's counters."""
+        self.runtime.report.add(self.stream_name, count, n)
+
+    def reject(
+        self,
+        record: dict[str, Any],
+        detail: ErrorDetail,
+        *,
+        source: str,
+        job_id: str | None = None,
+    ) -> None:
+        """Dead-letter ``record`` and count it against the current batch (thread-safe)."""
+        self.runtime.report.reject(
+            self.stream_name,
+            record,
+            detail,
+            source=source,
+            sobject=self.obj.name,
+            operation=self.operation.value,
+            key=self.mapper.describe_key(record),
+            job_id=job_id,
+        )
+        with self._failures_lock:
+            self._batch_failures += 1
+            self._outstanding.pop(id(record), None)
+
+    # -- shared by the sinks -----------------------------------------------------------------
 
     def key_name(self) -> str | None:
         """Wire name of the key field (external id or Id), if the stream has one."""
@@ -449,10 +472,10 @@ class SalesforceSink(BatchSink):
                 detail = ErrorDetail("DUPLICATE_EXTERNAL_ID", self.message(record, text), (key,))
                 self.reject(record, detail, source="target")
             else:
-                ready.append((record, {**fields, "Id": ids[0]}))
+                ready.append(Item(record, {**fields, "Id": ids[0]}))
         return ready
 
-    # for subclasses ----------------------------------------------------------------------
+    # -- for subclasses ----------------------------------------------------------------------
 
     def write_batch(self, items: list[Item]) -> None:
         """Send the batch to Salesforce; count and reject per record."""
@@ -462,36 +485,13 @@ class SalesforceSink(BatchSink):
         """Count what the batch would do without writing anything."""
         raise NotImplementedError
 
-    def reject(
-        self,
-        record: dict[str, Any],
-        detail: ErrorDetail,
-        *,
-        source: str,
-        job_id: str | None = None,
-    ) -> None:
-        """Dead-letter ``record`` and count it against the current batch (thread-safe)."""
-        self.runtime.report.reject(
-            self.stream_name,
-            record,
-            detail,
-            source=source,
-            sobject=self.obj.name,
-            operation=self.settings.operation,
-            key=self.mapper.describe_key(record),
-            job_id=job_id,
-        )
-        with self._failures_lock:
-            self._batch_failures += 1
-            self._outstanding.pop(id(record), None)
-
 
 def _is_datelike(prop: Any) -> bool:
     """Whether singer-sdk parses values of this property into date/time objects."""
     return isinstance(prop, dict) and get_datelike_property_type(prop) is not None
 
 
-def split_rounds(items: list[Item], key_of: Any) -> Iterator[list[Item]]:
+def split_rounds(items: list[Item], key_of: Callable[[Item], Any]) -> Iterator[list[Item]]:
     """Split so no key appears twice in a round; rounds run in order, so the last write wins."""
     rounds: list[list[Item]] = []
     seen: dict[Any, int] = {}

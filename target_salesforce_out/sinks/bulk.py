@@ -9,13 +9,11 @@ Finished files are handed to the shared pool, up to ``max_concurrency`` jobs in 
 holding a key that an unfinished job also holds waits for that job first, so the last write for
 a key lands last.
 
-Each job: create, upload, close, poll with backoff, then read successfulResults, failedResults
-and unprocessedrecords, match every result row to its input record (by the key column, or by
-every cell: see :mod:`.bulk_csv`), count, dead-letter the failures with the job id, and
-dead-letter any input row that no result mentions. An answer lost on the upload or the close is
-settled from the job's state, and a download cut off is fetched again (see :mod:`.bulk_job`);
-neither aborts the job. Rows that
-failed with a transient error (a row lock) go again in a new job, a bounded number of times.
+Each job: create, upload, close, poll with backoff (see :mod:`.bulk_job`), then read its
+results back and give every input row its outcome (see :mod:`.bulk_results`). An answer lost on
+the upload or the close is settled from the job's state, and a download cut off is fetched
+again; neither aborts the job. Rows that failed with a transient error (a row lock) go again in
+a new job, a bounded number of times (see :mod:`target_salesforce_out.retry_policy`).
 Finished jobs are not deleted: that would cost one more call per job, and keeping them lets
 the job ids in the report be looked up in Setup until Salesforce purges them after 7 days.
 
@@ -26,68 +24,41 @@ run calls :meth:`BulkSink.abort_open_jobs`.
 
 from __future__ import annotations
 
-import json
-import logging
-import random
 import sqlite3
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from target_salesforce_out.errors import (
+    BulkJobAbortedError,
+    BulkJobError,
+    BulkJobFailedError,
     ConfigError,
     ErrorDetail,
     RecordsFailedError,
     SalesforceOutError,
+    UnsendableValueError,
 )
-from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, RECORD_ENCODER
+from target_salesforce_out.jsonl_files import RECORD_ENCODER
+from target_salesforce_out.operations import Operation
+from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, Count
+from target_salesforce_out.retry_policy import backoff_seconds
 from target_salesforce_out.sinks import bulk_job
 from target_salesforce_out.sinks.base import Item, SalesforceSink
-from target_salesforce_out.sinks.bulk_csv import (
-    INDEX_BLOCK_ROWS,
-    MAX_RECORD_CHARS,
-    JobFile,
-    RowFormat,
-    UnsendableValueError,
-    column_kind,
-    parse_sf_error,
-)
-from target_salesforce_out.sinks.rest import RECORD_RETRIES, RECORD_RETRY_BASE_SECONDS, is_retryable
+from target_salesforce_out.sinks.bulk_csv import MAX_RECORD_CHARS, RowFormat, column_kind
+from target_salesforce_out.sinks.bulk_results import ResultReader, stored_record
+from target_salesforce_out.sinks.job_file import INDEX_BLOCK_ROWS, JobFile
 from target_salesforce_out.soql import key_of
-
-LOGGER = logging.getLogger("target_salesforce_out.bulk")
-T = TypeVar("T")
-_WIRE_OPERATIONS = {"hard_delete": "hardDelete"}
-
 
 # Reported for a job whose abort the org refused on a hard stop (it had already ended).
 ABORT_REFUSED = "AbortRefused"
 # Records as stored in a job's index: the dead-letter file's encoding, with Decimals read back
-# as Decimal, so a record rejected from a job is written exactly as one rejected over REST.
+# as Decimal (bulk_results.stored_record), so a record rejected from a job is written exactly
+# as one rejected over REST.
 _RECORD_ENCODER = RECORD_ENCODER
-
-
-def _stored_record(record_json: bytes) -> dict[str, Any]:
-    """A record as :data:`_RECORD_ENCODER` stored it."""
-    record: dict[str, Any] = json.loads(record_json, parse_float=Decimal)
-    return record
-
-
-def _blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """``items`` in lists of ``size`` (the last one shorter)."""
-    block: list[T] = []
-    for item in items:
-        block.append(item)
-        if len(block) == size:
-            yield block
-            block = []
-    if block:
-        yield block
 
 
 class BulkSink(SalesforceSink):
@@ -102,7 +73,9 @@ class BulkSink(SalesforceSink):
     poll_max_seconds: ClassVar[float] = 10.0
     job_timeout_seconds: ClassVar[float] = 6 * 3600.0
     # Rows wait in job files on disk, not in memory (see account_unfinished).
-    tracks_in_memory = False
+    tracks_in_memory: ClassVar[bool] = False
+    # Jobs run on after the batch that started them (see LoadOrder.write_parents_first).
+    runs_jobs: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -118,15 +91,14 @@ class BulkSink(SalesforceSink):
                 f"stream {stream_name!r}: match_fields is not supported with api: bulk; set "
                 "external_id_field (an external id field, or Id), or use api: rest"
             )
-        op = self.settings.operation
         key = self.mapper.key_column
-        self._operation = _WIRE_OPERATIONS.get(op, op)
-        self._external_id: str | None = None
-        if op == "upsert" and key is not None:
-            self._external_id = key.name
-        elif op == "upsert":
-            # Upsert by Id without an Id property: every record is new (as over REST).
-            self._operation = "insert"
+        # What the jobs do: upsert by Id without an Id property makes every record new (as
+        # over REST), so its jobs insert.
+        self._job_op = (
+            Operation.INSERT if key is None and self.operation.creates else self.operation
+        )
+        # The job's externalIdFieldName (Bulk API 2.0 Developer Guide, Create a Job).
+        self._external_id = key.name if key is not None and self._job_op.finds_by_key else None
         self._format = self._row_format()
         self._lookup_key = self.key_name() if self._needs_lookup() else None
         # Without batch_size, jobs are cut by bytes: as large as the upload limit allows.
@@ -148,32 +120,37 @@ class BulkSink(SalesforceSink):
         self._stop = threading.Event()
         # Job files handed to the pool whose rows are not all accounted for yet, by seq.
         self._unsettled: dict[int, JobFile] = {}
+        self._result_reader = ResultReader(
+            self, self._format, self._job_op, self._dir, self._new_job_file
+        )
 
     # -- setup -------------------------------------------------------------------------
 
     def _needs_lookup(self) -> bool:
         """Rows whose Id (or existence, in a dry run) must be found with SOQL first."""
-        if self._operation == "insert":
+        op = self._job_op
+        if not op.needs_key:
             return False
         if self.runtime.dry_run:
             return self.key_name() is not None
-        return self._operation != "upsert" and self.key_name() != "Id"
+        return not op.finds_by_key and self.key_name() != "Id"
 
     def _row_format(self) -> RowFormat:
         columns = self.mapper.columns
-        if self._operation in {"delete", "hardDelete"}:
+        op = self._job_op
+        if not op.sends_fields:
             return RowFormat(("Id",), key="Id", kinds=("id",))
+        # Operations that address records by Id carry it, found from the external id first.
+        by_id = op.needs_key and not op.finds_by_key
         header = [c.name for c in columns]
-        if self._operation == "update" and "Id" not in header:
+        if by_id and "Id" not in header:
             header.append("Id")  # resolved from the external id before the row is written
         aliases = {
             c.field.name: c.name
             for c in columns
             if c.parent_field is not None and c.field.name not in header
         }
-        key = "Id" if self._operation == "update" else self._external_id
-        if self._operation == "upsert" and key is None:
-            key = "Id"
+        key = "Id" if by_id else self._external_id
         # A relationship column holds the parent's field (its external id), compared as such.
         kinds = [column_kind((c.parent_field or c.field).type) for c in columns]
         kinds += ["id"] * (len(header) - len(kinds))
@@ -195,33 +172,28 @@ class BulkSink(SalesforceSink):
 
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         """Check and convert one record, then write it to the current job's file."""
-        scratch: dict[str, Any] = {}
-        super().process_record(record, scratch)
-        items: list[Item] = scratch.get("items") or []
-        if not items:
+        item = self._prepare(record)
+        if item is None:
             return  # rejected locally, already dead-lettered
         if self._lookup_key is not None:
-            self._pending.append(items[0])
+            self._pending.append(item)
             if len(self._pending) >= self.lookup_rows:
                 self._flush_pending()
         elif self.runtime.dry_run:
-            if self._cells(*items[0]) is not None:
-                self.runtime.report.add(self.stream_name, would_create=1)
+            if self._cells(*item) is not None:
+                self.count(Count.WOULD_CREATE)
         else:
-            self._add(*items[0])
+            self._add(*item)
 
     def process_batch(self, context: dict[str, Any]) -> None:
         """Hand the current job to the pool; apply ``on_record_error`` to local rejections."""
         self._flush_pending()
         self._cut()
-        with self._failures_lock:
-            failed, self._batch_failures = self._batch_failures, 0
-        if failed and self.runtime.on_record_error == "fail":
-            self.wait_for_jobs()  # finish the batch first; a job's own error wins
-            raise RecordsFailedError(
-                f"stream {self.stream_name!r}: {failed} record(s) rejected in this batch "
-                "(on_record_error is fail); see the dead-letter file and the run report"
-            )
+        self.raise_for_failures()
+
+    def wait_before_failing(self) -> None:
+        """Finish the batch's jobs before failing it: a job's own error wins."""
+        self.wait_for_jobs()
 
     def clean_up(self) -> None:
         """Delete the temporary files."""
@@ -246,26 +218,23 @@ class BulkSink(SalesforceSink):
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
-        op, stream, key = self.settings.operation, self.stream_name, self.key_name()
+        op, key = self.operation, self.key_name()
         items = [item for item in items if self._cells(*item) is not None]
-        if self._operation == "insert" or key is None:
-            self.runtime.report.add(stream, would_create=len(items))
+        if not self._job_op.needs_key or key is None:
+            self.count(Count.WOULD_CREATE, len(items))
             return
         found = self.existing(items, key)
         for record, fields in items:
             value = fields.get(key)
             exists = value is not None and key_of(value, is_id=key == "Id") in found
-            if op == "upsert":
-                self.runtime.report.add(stream, **{"would_update" if exists else "would_create": 1})
-            elif not exists:
+            counted = op.dry_run_count(exists=exists)
+            if counted is not None:
+                self.count(counted)
+            else:
                 self.reject(
                     record,
                     ErrorDetail("NOT_FOUND", f"no {self.obj.name} has {key}={value!r}", (key,)),
                     source="dry_run",
-                )
-            else:
-                self.runtime.report.add(
-                    stream, **{"would_update" if op == "update" else "would_delete": 1}
                 )
 
     # -- jobs in flight ----------------------------------------------------------------------
@@ -396,11 +365,14 @@ class BulkSink(SalesforceSink):
 
     def _key_required(self) -> bool:
         # Upsert by Id without a value creates a record; every other keyed row needs its key.
-        return not (self._operation == "upsert" and self._format.key == "Id")
+        return not self._job_op.creates_without(self._format.key or "")
+
+    def _new_job_file(self) -> JobFile:
+        return JobFile(self._dir, self._next_seq(), self._format.header)
 
     def _current_job(self) -> JobFile:
         if self._current is None:
-            self._current = JobFile(self._dir, self._next_seq(), self._format.header)
+            self._current = self._new_job_file()
         return self._current
 
     def _cut(self) -> None:
@@ -422,24 +394,16 @@ class BulkSink(SalesforceSink):
         with self._lock:
             self._unsettled[job.seq] = job  # from here on, account_unfinished answers for it
         if self._stop.is_set():
-            raise bulk_job.BulkJobAbortedError(
+            raise BulkJobAbortedError(
                 "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
             )
-        self._flush_parents()
+        self._parents_first.write_parents_first(self)
         if job.barrier:
             self.wait_for_jobs()
         while len(self._inflight) >= self.runtime.max_concurrency:
             _, oldest = self._inflight.popleft()
             oldest.result()
         self._inflight.append((job.seq, self.runtime.submit(self._run_job, job, 0)))
-
-    def _flush_parents(self) -> None:
-        """Load the pending records of referenced streams first, and wait for their jobs."""
-        self.flush_parents()
-        for sink in self.runtime.active_sinks():
-            parent = sink is not self and sink.obj.name.lower() in self.parents
-            if parent and isinstance(sink, BulkSink):
-                sink.wait_for_jobs()
 
     # -- one job, on a pool thread ------------------------------------------------------------
 
@@ -459,7 +423,7 @@ class BulkSink(SalesforceSink):
         retry, failed, info = outcome
         if info.get("state") == "Failed":
             message = str(info.get("errorMessage") or "no errorMessage given")
-            raise bulk_job.BulkJobFailedError(
+            raise BulkJobFailedError(
                 str(info["id"]),
                 "Failed",
                 message,
@@ -467,12 +431,11 @@ class BulkSink(SalesforceSink):
                 "unprocessed records are in the dead-letter file",
             )
         if retry is not None:
-            self.runtime.report.add(self.stream_name, retried=retry.rows)
-            delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
-            if self._stop.wait(random.uniform(delay / 2, delay)):
+            self.count(Count.RETRIED, retry.rows)
+            if self._stop.wait(backoff_seconds(attempt)):
                 self._settle_job(retry, "the run stopped before they were sent again")
                 retry.remove()
-                raise bulk_job.BulkJobAbortedError(
+                raise BulkJobAbortedError(
                     "", "Aborted", "", f"stream {self.stream_name!r}: the run is stopping"
                 )
             self._run_job(retry, attempt + 1)
@@ -485,21 +448,21 @@ class BulkSink(SalesforceSink):
     def _load(self, job: JobFile, attempt: int) -> tuple[JobFile | None, int, dict[str, Any]]:
         """Create, upload, close and wait for one job; then process its results."""
         client = self.runtime.client
-        created = bulk_job.create_job(client, self.obj.name, self._operation, self._external_id)
+        created = bulk_job.create_job(client, self.obj.name, self._job_op, self._external_id)
         job_id = str(created["id"])
         with self._lock:
             self._open_jobs.add(job_id)
         try:
             if self._stop.is_set():
                 bulk_job.abort_quietly(client, job_id)
-                raise bulk_job.BulkJobAbortedError(
+                raise BulkJobAbortedError(
                     job_id, "Aborted", "", f"Bulk job {job_id} aborted: the run is stopping"
                 )
             # A lost answer to the upload or the close is settled from the job's state, not
             # by aborting the job (see bulk_job).
             state = bulk_job.upload(client, job_id, job.csv_path)
             if attempt == 0:
-                self.runtime.report.add(self.stream_name, sent=job.rows)
+                self.count(Count.SENT, job.rows)
             # From the close on, Salesforce may process the rows whatever happens to us.
             job.closed = True
             if state == "Open":
@@ -516,7 +479,7 @@ class BulkSink(SalesforceSink):
                     self.stream_name, job_id, state
                 ),
             )
-        except bulk_job.BulkJobError as exc:
+        except BulkJobError as exc:
             with self._lock:
                 refused = job_id in self._abort_refused
             # An abort the org refused means the job had already ended; its results are not
@@ -534,7 +497,7 @@ class BulkSink(SalesforceSink):
             self.runtime.report.forget_job(self.stream_name, job_id)
         if info.get("state") == "Aborted":
             self._record_job(job_id, "Aborted", job.rows, attempt, info)
-            raise bulk_job.BulkJobAbortedError(
+            raise BulkJobAbortedError(
                 job_id,
                 "Aborted",
                 str(info.get("errorMessage") or ""),
@@ -546,110 +509,19 @@ class BulkSink(SalesforceSink):
     def _results(
         self, job: JobFile, job_id: str, attempt: int, info: dict[str, Any]
     ) -> tuple[JobFile | None, int, dict[str, Any]]:
-        """Match every result row to its input row; count, retry or dead-letter it."""
-        client, fmt, op = self.runtime.client, self._format, self.settings.operation
-        counts = {"created": 0, "updated": 0, "deleted": 0}
-        unmatched = 0
-        rows = bulk_job.download_rows(client, job_id, "successfulResults", self._dir)
-        positions = fmt.result_positions(next(rows, []), 2)
-        # Matched to input rows in blocks (one index query per block, not per row).
-        listed = self.runtime.report.successes.path is not None
-        for block in _blocks((row for row in rows if row), INDEX_BLOCK_ROWS):
-            keys = [fmt.result_key(row, positions) for row in block]
-            found = iter(job.mark_many([key for key in keys if key is not None]))
-            for row, key in zip(block, keys, strict=True):
-                record_json = None if key is None else next(found)
-                if record_json is None:
-                    unmatched += 1
-                    continue
-                if row[1].lower() == "true":
-                    outcome = "created"
-                elif op in {"delete", "hard_delete"}:
-                    outcome = "deleted"
-                elif self._operation == "insert":
-                    outcome = "created"
-                else:
-                    outcome = "updated"
-                if listed:  # the success file needs each record's key
-                    self.confirm(_stored_record(record_json), outcome, row[0] or None)
-                else:
-                    counts[outcome] += 1
-        self.runtime.report.add(self.stream_name, **counts)
-
-        state = str(info.get("state"))
-        # Rows of a Failed job are not retried: the job raises, and the run stops.
-        can_retry = attempt < RECORD_RETRIES and state == "JobComplete"
-        retry: JobFile | None = None
-        failed = 0
-        rows = bulk_job.download_rows(client, job_id, "failedResults", self._dir)
-        positions = fmt.result_positions(next(rows, []), 2)
-        for row in rows:
-            if not row:
-                continue
-            key = fmt.result_key(row, positions)
-            claimed = None if key is None else job.claim(key)
-            if key is None or claimed is None:
-                unmatched += 1
-                continue
-            record_json, line = claimed
-            error = parse_sf_error(row[1])
-            if can_retry and is_retryable(error, op, attempt):
-                if retry is None:
-                    retry = job.retry = JobFile(self._dir, self._next_seq(), fmt.header)
-                retry.add(key, record_json, line)
-                continue
-            failed += 1
-            self.reject(_stored_record(record_json), error, source="salesforce", job_id=job_id)
-
-        error_message = str(info.get("errorMessage") or "")
-        unprocessed = 0
-        rows = bulk_job.download_rows(client, job_id, "unprocessedrecords", self._dir)
-        positions = fmt.result_positions(next(rows, []), 0)
-        for row in rows:
-            if not row:
-                continue
-            key = fmt.result_key(row, positions)
-            claimed = job.claim(key) if key is not None else None
-            if claimed is None:
-                unmatched += 1
-                continue
-            unprocessed += 1
-            text = f"Bulk job {job_id} ended {state} before processing this record"
-            detail = ErrorDetail("BULK_UNPROCESSED", f"{text}: {error_message}".rstrip(": "))
-            self.reject(_stored_record(claimed[0]), detail, source="salesforce", job_id=job_id)
-
-        missing = 0
-        for _, record_json, _ in job.unclaimed():
-            missing += 1
-            detail = ErrorDetail(
-                "BULK_RESULT_MISSING",
-                f"no result row of Bulk job {job_id} (state {state}) matches this record; "
-                "it may or may not have been written",
-            )
-            self.reject(_stored_record(record_json), detail, source="target", job_id=job_id)
-        if unmatched or missing:
-            LOGGER.warning(
-                "stream %r, Bulk job %s: %d result row(s) matched no uploaded row, %d uploaded "
-                "row(s) had no result (dead-lettered as BULK_RESULT_MISSING)",
-                self.stream_name,
-                job_id,
-                unmatched,
-                missing,
-            )
-        if retry is not None:
-            retry.finish()
-            job.retry = None  # handed to the caller, which runs it as a new job
+        """Give every row its outcome from the job's results; record the job in the report."""
+        results = self._result_reader.read(job, job_id, attempt, info)
         self._record_job(
             job_id,
-            state,
+            str(info.get("state")),
             job.rows,
             attempt,
             info,
-            unprocessed=unprocessed,
-            missing=missing,
-            unmatched=unmatched,
+            unprocessed=results.unprocessed,
+            missing=results.missing,
+            unmatched=results.unmatched,
         )
-        return retry, failed + unprocessed + missing, info
+        return results.retry, results.failed + results.unprocessed + results.missing, info
 
     def _settle_job(self, job: JobFile, reason: str) -> None:
         """Dead-letter the rows of a job that ended early and that no result accounts for.
@@ -668,7 +540,7 @@ class BulkSink(SalesforceSink):
             pending.finish()
             late = pending is job.retry  # a row-lock retry that never got its new job
             for _, record_json, _ in pending.unclaimed():
-                record = _stored_record(record_json)
+                record = stored_record(record_json)
                 text = (
                     f"was to be sent again after a row lock, but was not: {reason}"
                     if late
@@ -688,7 +560,7 @@ class BulkSink(SalesforceSink):
             self._not_sent(record)
         staged, self._staged = self._staged, []
         for _, record_json, _ in staged:
-            self._not_sent(_stored_record(record_json))
+            self._not_sent(stored_record(record_json))
         current, self._current = self._current, None
         with self._lock:
             unsettled = list(self._unsettled.values())
@@ -720,7 +592,7 @@ class BulkSink(SalesforceSink):
     ) -> None:
         entry: dict[str, Any] = {
             "id": job_id,
-            "operation": self._operation,
+            "operation": self._job_op.bulk_name,
             "object": self.obj.name,
             "state": state,
             "records": rows,

@@ -1,8 +1,8 @@
-"""Bulk API 2.0 CSV: upload rows, the on-disk row index, result parsing.
+"""Bulk API 2.0 CSV rows: cells as Salesforce reads them, and the key a row is matched by.
 
-Rows are written as they arrive to a job's CSV file and indexed in a SQLite file next to it:
-correlation key -> (original Singer record, CSV line). Memory therefore stays flat however many
-records a job holds, and every result row can be traced back to the record that produced it.
+Cells follow Bulk API 2.0 Developer Guide, Prepare CSV Files (``#N/A`` for null, ``true`` and
+``false``, quoted when they hold a comma, quote, CR or LF). The job's file and its index are in
+:mod:`.job_file`; reading the results back is in :mod:`.bulk_results`.
 
 Correlation. Result files are not in upload order and echo each uploaded column "as Salesforce
 parsed it" (Bulk API 2.0 Developer Guide, Get Job Successful Record Results): a number may come
@@ -23,49 +23,30 @@ the row it belonged to is then reported as having no result (``BULK_RESULT_MISSI
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import re
-import sqlite3
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Any
 
-from target_salesforce_out.errors import ErrorDetail
+from target_salesforce_out.errors import UnsendableValueError
 from target_salesforce_out.ids import to18
 
 NULL_CELL = "#N/A"
-# Rows written to the index, and result keys looked up, per SQLite statement.
-INDEX_BLOCK_ROWS = 500
 # Salesforce's limit on one record's characters in a Bulk upload (Bulk API and Bulk API 2.0
 # Limits and Allocations).
 MAX_RECORD_CHARS = 400_000
-# Result cells may be as long as a field allows (131,072 characters); the csv default is that.
-csv.field_size_limit(max(csv.field_size_limit(), 4 * 1024 * 1024))
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 _NEEDS_QUOTES_BUT_COMMA = re.compile(r'["\r\n]')
-# Several errors in one sf__Error cell: "A:msg:F -- B:msg:--" (joining rule undocumented).
-_NEXT_ERROR = re.compile(r" --\s+(?=[A-Z][A-Z0-9_]*:)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-# The datetime form this target uploads (mapping.format_datetime): already canonical.
+# The datetime form this target uploads (converters.format_datetime): already canonical.
 _UTC_MILLIS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _ID15 = re.compile(r"[0-9A-Za-z]{15}")
-
-
-class UnsendableValueError(Exception):
-    """A value that Bulk CSV cannot carry (the string ``#N/A`` reads as null)."""
-
-    def __init__(self, column: str) -> None:
-        """Name the column whose value cannot be sent."""
-        self.column = column
-        super().__init__(column)
 
 
 def quote_cell(cell: str) -> str:
@@ -230,25 +211,6 @@ def canonical_cell(kind: str, cell: str) -> str:
     return _CANONICAL[kind](cell)
 
 
-def parse_sf_error(text: str) -> ErrorDetail:
-    """Split an ``sf__Error`` cell into code, message and fields (Get Job Failed Record Results).
-
-    ``CODE:message:Field1,Field2 --``: the code is the text before the first ``:``, the fields
-    follow the last ``:``, the message (which may contain ``:``) is in between. Only the first
-    of several joined errors is kept.
-    """
-    first = _NEXT_ERROR.split(text.strip(), maxsplit=1)[0]
-    body = first.removesuffix("--").rstrip()
-    code, sep, rest = body.partition(":")
-    if not sep:
-        return ErrorDetail(code.strip() or "UNKNOWN", text.strip())
-    message, sep, fields = rest.rpartition(":")
-    if not sep:
-        message, fields = rest, ""
-    names = tuple(f.strip() for f in fields.split(",") if f.strip())
-    return ErrorDetail(code.strip(), message.strip(), names)
-
-
 @dataclass(frozen=True)
 class RowFormat:
     """The upload header of a stream and how rows are built from and matched to it.
@@ -362,114 +324,3 @@ class RowFormat:
         if missing:
             raise ValueError(f"results lack the uploaded columns {missing}")
         return [skip + names.index(name) for name in self.header]
-
-
-class JobFile:
-    """One job's CSV file and its row index (a SQLite file), written then read once.
-
-    The sink's thread writes it; after :meth:`finish` exactly one worker thread reads it.
-    """
-
-    def __init__(self, directory: Path, seq: int, header: tuple[str, ...]) -> None:
-        """Create the files and write the header row."""
-        self.seq = seq
-        self.csv_path = directory / f"job-{seq}.csv"
-        self.db_path = directory / f"job-{seq}.db"
-        self.barrier = False  # holds a key an earlier, unfinished job also holds
-        # The job was (or may have been) closed: Salesforce may process its rows from then on.
-        self.closed = False
-        # Rows to send again (row locks), while they are not yet handed to a new job.
-        self.retry: JobFile | None = None
-        self._csv = self.csv_path.open("wb")
-        head = (",".join(quote_cell(h) for h in header) + "\n").encode()
-        self._csv.write(head)
-        self.bytes = len(head)
-        self.rows = 0
-        self._unindexed: list[tuple[int, str, bytes, bytes]] = []
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False)
-        self._db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE rows (row INTEGER PRIMARY KEY, key TEXT NOT NULL,"
-            " record BLOB NOT NULL, line BLOB NOT NULL, done INTEGER NOT NULL DEFAULT 0);"
-        )
-
-    def add(self, key: str, record_json: bytes, line: bytes) -> None:
-        """Append one row (its CSV line, encoded) to the file and, in blocks, to the index."""
-        self._csv.write(line)
-        self.bytes += len(line)
-        self.rows += 1
-        self._unindexed.append((self.rows, key, record_json, line))
-        if len(self._unindexed) >= INDEX_BLOCK_ROWS:
-            self._index_rows()
-
-    def _index_rows(self) -> None:
-        # One executemany per block: a statement per row cost more than writing the row.
-        self._db.executemany(
-            "INSERT INTO rows (row, key, record, line) VALUES (?, ?, ?, ?)", self._unindexed
-        )
-        self._unindexed.clear()
-
-    def finish(self) -> None:
-        """Close the CSV and index the keys; the file is ready to upload."""
-        if not self._csv.closed:
-            self._csv.close()
-            self._index_rows()
-            self._db.execute("CREATE INDEX rows_key ON rows (key, done)")
-            self._db.commit()
-
-    def mark_many(self, keys: list[str]) -> list[bytes | None]:
-        """For each key in turn, mark the first unmatched row with it; return its record.
-
-        None where no unmatched row has the key. One query per block of keys; per key, rows
-        are taken in row order (rows identical in every cell share a key).
-        """
-        matched: list[bytes | None] = []
-        for start in range(0, len(keys), INDEX_BLOCK_ROWS):
-            block = keys[start : start + INDEX_BLOCK_ROWS]
-            counts = Counter(block)
-            marks = ",".join("?" * len(counts))
-            # Each key's first unmatched rows, as many as the block names it.
-            query = (
-                "SELECT row, key, record FROM (SELECT row, key, record, row_number() OVER "  # noqa: S608
-                f"(PARTITION BY key ORDER BY row) AS n FROM rows WHERE done = 0 AND key IN "
-                f"({marks})) WHERE n <= ? ORDER BY row"
-            )
-            found: dict[str, deque[tuple[int, bytes]]] = {}
-            for row, key, record in self._db.execute(query, [*counts, max(counts.values())]):
-                found.setdefault(key, deque()).append((row, bytes(record)))
-            done: list[tuple[int]] = []
-            for key in block:
-                rows = found.get(key)
-                if rows:
-                    row, record = rows.popleft()
-                    done.append((row,))
-                    matched.append(record)
-                else:
-                    matched.append(None)
-            self._db.executemany("UPDATE rows SET done = 1 WHERE row = ?", done)
-        return matched
-
-    def claim(self, key: str) -> tuple[bytes, bytes] | None:
-        """Mark the first unmatched row with ``key`` as matched; return (record, line)."""
-        found = self._db.execute(
-            "SELECT row, record, line FROM rows WHERE key = ? AND done = 0 LIMIT 1", (key,)
-        ).fetchone()
-        if found is None:
-            return None
-        self._db.execute("UPDATE rows SET done = 1 WHERE row = ?", (found[0],))
-        return bytes(found[1]), bytes(found[2])
-
-    def unclaimed(self) -> Iterator[tuple[str, bytes, bytes]]:
-        """(key, record, line) of rows no result mentioned."""
-        cursor = self._db.execute("SELECT key, record, line FROM rows WHERE done = 0 ORDER BY row")
-        for key, record, line in cursor:
-            yield str(key), bytes(record), bytes(line)
-
-    def remove(self) -> None:
-        """Close and delete both files."""
-        if not self._csv.closed:
-            self._csv.close()
-        self._unindexed.clear()
-        self._db.close()
-        self.csv_path.unlink(missing_ok=True)
-        self.db_path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 Every call goes through :class:`~target_salesforce_out.client.SalesforceClient`, so retries,
 re-authentication and API accounting are the same as for REST. A job costs a handful of calls
 whatever its size: create, upload, close, a few polls with backoff, three result downloads.
+Section names in parentheses are those of the Bulk API 2.0 Developer Guide.
 
 Lost answers. The upload (PUT) and the close (PATCH) are not sent again blindly when their
 answer is lost (a dropped connection, a 5xx other than 503): either may have been applied. The
@@ -11,11 +12,13 @@ job's state says what happened (Bulk API 2.0 Developer Guide, Get Job Info):
 * a job past ``Open`` is polled like any other (a lost close took effect; a job aborted in the
   org is reported as such by the polling);
 * an ``Open`` job after a lost close is closed again (it cannot have been closed);
-* an ``Open`` job after a lost upload may or may not hold the data, and closing a job without
-  data fails it. The file is uploaded again: Salesforce takes one upload per job and refuses a
-  second one ("Found multiple contents for job", Upload Job Data), so the second PUT either
-  stores the only copy or proves that the first one arrived. Either way the job then holds the
-  file exactly once, and is closed.
+* an ``Open`` job after a lost upload may or may not hold the data, and what closing a job
+  without data does is not documented by Salesforce (the emulator's choice: it fails). The
+  file is uploaded again: Salesforce takes one upload per job (Upload Job Data) and refuses a
+  second one (its answer, ``BULK_API_ERROR`` "Found multipe contents for job", is not
+  documented by Salesforce; the emulator's choice follows what orgs answer), so the second PUT
+  either stores the only copy or proves that the first one arrived. Either way the job then
+  holds the file exactly once, and is closed.
 
 After :data:`LOST_ANSWER_ROUNDS` more lost answers the job is never closed (the sink aborts it;
 an Open job is never processed, so none of its records is written) and
@@ -38,7 +41,15 @@ from pathlib import Path
 from typing import Any, cast
 
 from target_salesforce_out.client import SalesforceClient
-from target_salesforce_out.errors import OutcomeUnknownError, SalesforceApiError, SalesforceOutError
+from target_salesforce_out.errors import (
+    AnswersLostError,
+    BulkJobAbortedError,
+    BulkJobTimeoutError,
+    OutcomeUnknownError,
+    SalesforceApiError,
+    SalesforceOutError,
+)
+from target_salesforce_out.operations import Operation
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
@@ -46,33 +57,8 @@ RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
 _UPLOAD_BLOCK = 1024 * 1024
 # After a lost answer: how many times the job's state is read and the call sent again.
 LOST_ANSWER_ROUNDS = 3
-
-
-class BulkJobError(SalesforceOutError):
-    """A job ended without processing all of its rows; carries the job's ``errorMessage``."""
-
-    def __init__(self, job_id: str, state: str, error_message: str, text: str) -> None:
-        """Keep the job id, its state and Salesforce's job-level message."""
-        self.job_id = job_id
-        self.state = state
-        self.error_message = error_message
-        super().__init__(text)
-
-
-class BulkJobFailedError(BulkJobError):
-    """The job ended ``Failed`` (some rows may have been committed; see the report)."""
-
-
-class BulkJobAbortedError(BulkJobError):
-    """The job was aborted (by this run when it was interrupted, or by someone in the org)."""
-
-
-class BulkJobTimeoutError(BulkJobError):
-    """The job did not reach a terminal state in time; it was aborted."""
-
-
-class AnswersLostError(SalesforceOutError):
-    """An upload or close went unanswered every time; the job was left Open, never closed."""
+# Result cells may be as long as a field allows (131,072 characters); the csv default is that.
+csv.field_size_limit(max(csv.field_size_limit(), 4 * 1024 * 1024))
 
 
 class ReplayableUpload:
@@ -103,12 +89,12 @@ class ReplayableUpload:
 
 
 def create_job(
-    client: SalesforceClient, sobject: str, operation: str, external_id: str | None
+    client: SalesforceClient, sobject: str, operation: Operation, external_id: str | None
 ) -> dict[str, Any]:
     """``POST /jobs/ingest``: a comma-delimited, LF-terminated CSV job (Create a Job)."""
     spec: dict[str, Any] = {
         "object": sobject,
-        "operation": operation,
+        "operation": operation.bulk_name,
         "contentType": "CSV",
         "columnDelimiter": "COMMA",
         "lineEnding": "LF",
@@ -138,7 +124,10 @@ def _put(client: SalesforceClient, job_id: str, path: Path) -> None:
 
 
 def _second_upload_refused(exc: SalesforceApiError) -> bool:
-    """Salesforce's refusal of a second upload to one job (Upload Job Data)."""
+    """Salesforce's refusal of a second upload to one job (wording not documented by Salesforce).
+
+    Orgs spell it "multipe"; the correct spelling is accepted too.
+    """
     text = exc.error_message.lower()
     return exc.error_code == "BULK_API_ERROR" and (
         "multipe contents" in text or "multiple contents" in text

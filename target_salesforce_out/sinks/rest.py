@@ -1,5 +1,9 @@
 """REST sink: sObject Collections, 200 records a call, results mapped back by position.
 
+REST API Developer Guide, sObject Collections (Create, Update, Upsert, Delete): at most 200
+records a call, one result per record in the order sent, ``allOrNone`` false so that each
+record succeeds or fails on its own.
+
 A sink batch holds several calls' worth of records. It is cut into rounds in which no key
 appears twice (so the last write for a key lands last), each round into calls of
 ``batch_size`` records that run concurrently on the shared pool. Records that fail with a
@@ -9,7 +13,6 @@ rest of the call is not resent.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,38 +27,22 @@ from target_salesforce_out.errors import (
     SessionExpiredError,
     TransientApiError,
 )
-from target_salesforce_out.reporting import NOT_SENT
+from target_salesforce_out.reporting import NOT_SENT, Count
+from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_retryable
 from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
 from target_salesforce_out.soql import MatchKey, find_matches, key_of, match_key
 from target_salesforce_out.wire import encode_collection
 
-RECORD_RETRIES = 4
-RECORD_RETRY_BASE_SECONDS = 0.5
-_RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "ALL_OR_NONE_OPERATION_ROLLED_BACK"})
-
+# One sObject Collections call: the records of a chunk in, one result per record out.
 Request = Callable[[list[Item]], list[dict[str, Any]]]
 
 
-def is_retryable(error: ErrorDetail, operation: str, attempt: int) -> bool:
-    """Per-record errors worth sending again (salesforce-api.md 8.4, point 4)."""
-    if error.code in _RETRYABLE_CODES:
-        return True
-    if (
-        error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
-        and "UNABLE_TO_LOCK_ROW" in error.message
-    ):
-        return True
-    # Two concurrent upserts of one new key: the loser's single retry becomes an update.
-    return (
-        error.code == "DUPLICATE_VALUE"
-        and operation == "upsert"
-        and attempt == 0
-        and not error.message.startswith("Duplicate external id specified")
-    )
-
-
 def record_errors(result: dict[str, Any]) -> list[ErrorDetail]:
-    """The ``errors`` of one Collections result (``statusCode`` envelope)."""
+    """The ``errors`` of one Collections result (``statusCode`` envelope).
+
+    REST API Developer Guide, sObject Collections: each result holds ``id``, ``success`` and
+    ``errors`` (``statusCode``, ``message``, ``fields``).
+    """
     errors = [
         ErrorDetail(
             str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
@@ -91,27 +78,35 @@ class RestSink(SalesforceSink):
         """
         keys = self._batch_keys(items)
         self._wait_running(keys)
-        op = self.settings.operation
-        key = self.mapper.key_column
         futures: list[Future[None]] = []
         if self.mapper.match_columns:
             for round_items in split_rounds(items, self._match_key):
                 # A later round's lookup must see this round's writes.
                 self._wait(futures)
                 futures = self._write_matched(round_items)
-        elif op == "upsert" and key is not None:
+        else:
+            futures = self._write_keyed(items)
+        self._running.append((keys, futures))
+
+    def _write_keyed(self, items: list[Item]) -> list[Future[None]]:
+        """Send ``items`` by their key (an external id or Id), or as new records without one."""
+        op, key = self.operation, self.mapper.key_column
+        if key is None or not op.needs_key:
+            # Insert; or upsert by Id with no Id property: every record is new.
+            return self._run(items, self._create_call, None, Count.CREATED)
+        if op.finds_by_key:
             if key.name != "Id":
                 # Salesforce would answer MISSING_ARGUMENT without naming stream or record.
                 items = self._keyed(items, key.name)
-            futures = self._run(items, self._upsert_call, key.name, "upsert")
-        elif op in {"upsert", "insert"}:
-            # Upsert by Id with no Id property: every record is new.
-            futures = self._run(items, self._create_call, None, "created")
-        elif op == "update":
-            futures = self._run(self._with_ids(items), self._update_call, "Id", "updated")
-        else:
-            futures = self._run(self._with_ids(items), self._delete_call, "Id", "deleted")
-        self._running.append((keys, futures))
+            return self._run(items, self._upsert_call, key.name, None)
+        call, outcome = self._by_id_call()
+        return self._run(self._with_ids(items), call, "Id", outcome)
+
+    def _by_id_call(self) -> tuple[Request, Count]:
+        """The call that writes records by their Id for this operation, and what a success is."""
+        if self.operation.deletes:
+            return self._delete_call, Count.DELETED
+        return self._update_call, Count.UPDATED
 
     def wait_for_jobs(self) -> None:
         """Wait for every call still running; raise its error or apply ``on_record_error``."""
@@ -149,11 +144,11 @@ class RestSink(SalesforceSink):
         for record, fields in items:
             if fields.get(key) is None:
                 self.reject(record, self.no_key(key, record), source="target")
-        return [item for item in items if item[1].get(key) is not None]
+        return [item for item in items if item.fields.get(key) is not None]
 
     def _match_values(self, item: Item) -> list[Any]:
         """The item's match field values; an absent property counts as null."""
-        return [item[1].get(c.name) for c in self.mapper.match_columns]
+        return [item.fields.get(c.name) for c in self.mapper.match_columns]
 
     def _match_key(self, item: Item) -> MatchKey | None:
         """The item's match values as Salesforce compares them (see :func:`match_key`).
@@ -193,7 +188,7 @@ class RestSink(SalesforceSink):
 
     def _write_matched(self, items: list[Item]) -> list[Future[None]]:
         """One lookup per chunk of values, then one update call and one create call per 200."""
-        op = self.settings.operation
+        op = self.operation
         names = [c.name for c in self.mapper.match_columns]
         matched: list[Item] = []
         new: list[Item] = []
@@ -216,10 +211,10 @@ class RestSink(SalesforceSink):
                     source="target",
                 )
             elif ids:
-                target = {"Id": ids[0]} if op == "delete" else {**fields, "Id": ids[0]}
-                matched.append((record, target))
-            elif op == "upsert":
-                new.append((record, fields))
+                target = {**fields, "Id": ids[0]} if op.sends_fields else {"Id": ids[0]}
+                matched.append(Item(record, target))
+            elif op.creates_when_not_found:
+                new.append(Item(record, fields))
             else:
                 text = f"no {self.obj.name} matches {shown_key}"
                 self.reject(
@@ -227,16 +222,15 @@ class RestSink(SalesforceSink):
                     ErrorDetail("NOT_FOUND", self.message(record, text), tuple(names)),
                     source="target",
                 )
-        call, kind = (
-            (self._delete_call, "deleted") if op == "delete" else (self._update_call, "updated")
-        )
-        return self._submit(matched, call, kind) + self._submit(new, self._create_call, "created")
+        call, outcome = self._by_id_call()
+        updates = self._submit(matched, call, outcome)  # submitted first, as they come first
+        return updates + self._submit(new, self._create_call, Count.CREATED)
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
-        op, stream = self.settings.operation, self.stream_name
-        if op == "insert":
-            self.runtime.report.add(stream, would_create=len(items))
+        op = self.operation
+        if not op.needs_key:
+            self.count(Count.WOULD_CREATE, len(items))  # existing records do not matter
             return
         if self.mapper.match_columns:
             exists: list[bool | None] = []
@@ -257,14 +251,9 @@ class RestSink(SalesforceSink):
         for (record, _), present in zip(items, exists, strict=True):
             if present is None:
                 continue  # rejected above
-            if op == "upsert":
-                self.runtime.report.add(
-                    stream, **{"would_update" if present else "would_create": 1}
-                )
-            elif present:
-                self.runtime.report.add(
-                    stream, **{"would_update" if op == "update" else "would_delete": 1}
-                )
+            counted = op.dry_run_count(exists=present)
+            if counted is not None:
+                self.count(counted)
             else:
                 text = f"no {self.obj.name} record matches its key"
                 self.reject(
@@ -279,10 +268,10 @@ class RestSink(SalesforceSink):
         """Records keyed by ``Id`` pass through; others get theirs from one lookup per batch."""
         key = self.key_name()
         if key == "Id":
-            missing = [item for item in items if not item[1].get("Id")]
+            missing = [item for item in items if not item.fields.get("Id")]
             for record, _ in missing:
                 self.reject(record, self.no_key("Id", record), source="target")
-            return [item for item in items if item[1].get("Id")]
+            return [item for item in items if item.fields.get("Id")]
         assert key is not None
         return self.with_ids(items, key)
 
@@ -319,27 +308,32 @@ class RestSink(SalesforceSink):
     # -- execution -------------------------------------------------------------------------
 
     def _run(
-        self, items: list[Item], request: Request, key: str | None, kind: str
+        self, items: list[Item], request: Request, key: str | None, outcome: Count | None
     ) -> list[Future[None]]:
-        """Send each round after the one before; return the last round's calls, running."""
+        """Send each round after the one before; return the last round's calls, running.
+
+        ``outcome`` counts a success; None when each result says (an upsert's ``created``).
+        """
         key_type = self.key_type(key) if key is not None else "string"
 
         def key_value(item: Item) -> Any:
             if key is None:
                 return None
-            value = item[1].get(key)
+            value = item.fields.get(key)
             return None if value is None else key_of(value, key_type)
 
         futures: list[Future[None]] = []
         for round_items in split_rounds(items, key_value):
             self._wait(futures)
-            futures = self._submit(round_items, request, kind)
+            futures = self._submit(round_items, request, outcome)
         return futures
 
-    def _submit(self, items: list[Item], request: Request, kind: str) -> list[Future[None]]:
+    def _submit(
+        self, items: list[Item], request: Request, outcome: Count | None
+    ) -> list[Future[None]]:
         size = self.settings.effective_batch_size
         return [
-            self.runtime.submit(self._send, items[i : i + size], request, kind)
+            self.runtime.submit(self._send, items[i : i + size], request, outcome)
             for i in range(0, len(items), size)
         ]
 
@@ -351,8 +345,9 @@ class RestSink(SalesforceSink):
             if error is not None:
                 raise error
 
-    def _send(self, chunk: list[Item], request: Request, kind: str) -> None:
-        op = self.settings.operation
+    def _send(self, chunk: list[Item], request: Request, outcome: Count | None) -> None:
+        """One chunk's call, then its records that failed with a transient error, again."""
+        op = self.operation
         pending = chunk
         for attempt in range(RECORD_RETRIES + 1):
             try:
@@ -362,26 +357,24 @@ class RestSink(SalesforceSink):
                 raise
             if results is None:
                 return
-            self.runtime.report.add(self.stream_name, sent=len(pending) if attempt == 0 else 0)
+            self.count(Count.SENT, len(pending) if attempt == 0 else 0)
             retry: list[Item] = []
             for item, result in zip(pending, results, strict=True):
                 if result.get("success"):
-                    if kind == "upsert":
-                        outcome = "created" if result.get("created") else "updated"
-                    else:
-                        outcome = kind
-                    self.confirm(item[0], outcome, result.get("id"))
+                    written = outcome
+                    if written is None:
+                        written = op.outcome(created=bool(result.get("created")))
+                    self.confirm(item.record, written, result.get("id"))
                     continue
                 errors = record_errors(result)
                 if attempt < RECORD_RETRIES and is_retryable(errors[0], op, attempt):
                     retry.append(item)
                 else:
-                    self.reject(item[0], errors[0], source="salesforce")
+                    self.reject(item.record, errors[0], source="salesforce")
             if not retry:
                 return
-            self.runtime.report.add(self.stream_name, retried=len(retry))
-            delay = RECORD_RETRY_BASE_SECONDS * 2**attempt
-            time.sleep(random.uniform(delay / 2, delay))
+            self.count(Count.RETRIED, len(retry))
+            time.sleep(backoff_seconds(attempt))
             pending = retry
 
     def _not_written(self, chunk: list[Item], exc: Exception) -> None:

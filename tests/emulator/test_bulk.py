@@ -1,4 +1,4 @@
-"""Bulk API 2.0 ingest of the emulator (salesforce-api.md section 7, transcript A.2).
+"""Bulk API 2.0 ingest of the emulator (Bulk API 2.0 Developer Guide, the ingest job pages).
 
 Driven over HTTP with plain ``requests`` through the ``salesforce_emulator`` fixtures, plus a few
 pure unit tests of the CSV helpers.
@@ -17,7 +17,7 @@ import pytest
 import requests
 from emu_client import Client
 
-from target_salesforce_out.emulator import bulk, ids
+from target_salesforce_out.emulator import bulk_csv, ids
 from target_salesforce_out.emulator.errors import RecordError
 
 V = "62.0"
@@ -107,21 +107,22 @@ def test_sf_error_cell_format() -> None:
     required = RecordError(
         "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", ["Name"]
     )
-    assert bulk.format_sf_error([required]) == (
+    assert bulk_csv.format_sf_error([required]) == (
         "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --"
     )
     xref = RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
     assert (
-        bulk.format_sf_error([xref]) == "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"
+        bulk_csv.format_sf_error([xref])
+        == "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"
     )
     two = RecordError("X", "m", ["A", "B"])
-    assert bulk.format_sf_error([two]) == "X:m:A,B --"
+    assert bulk_csv.format_sf_error([two]) == "X:m:A,B --"
 
 
-# ---------------------------------------------------------------------- A.2 transcript
+# ------------------------------------------------- upsert transcript (create, upload, close, results)
 
 
-def test_transcript_a2_bulk_upsert(sf: Sf) -> None:
+def test_bulk_upsert_transcript(sf: Sf) -> None:
     spec = {
         "object": "Contact",
         "operation": "upsert",
@@ -408,7 +409,7 @@ def test_polling_sees_progress_with_record_ms(make_sf: Callable[..., Sf]) -> Non
     assert info["numberRecordsProcessed"] == 400
 
 
-# ---------------------------------------------------------------------- CSV dialect (7.9)
+# ------------------------------------------------------------- CSV dialect ("Prepare CSV Files")
 
 
 @pytest.mark.parametrize(
@@ -616,7 +617,7 @@ def test_results_are_not_in_upload_order(sf: Sf) -> None:
     assert all(r["sf__Created"] == "true" and len(r["sf__Id"]) == 18 for r in results)
 
 
-# ---------------------------------------------------------------------- faults (8.5)
+# ---------------------------------------------------------------------- faults
 
 
 def test_record_error_fault_reaches_bulk_rows(make_sf: Callable[..., Sf]) -> None:

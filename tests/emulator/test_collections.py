@@ -1,4 +1,4 @@
-"""sObject Collections create/update/upsert/delete (salesforce-api.md 5)."""
+"""sObject Collections create/update/upsert/delete (REST API Developer Guide, "sObject Collections")."""
 
 from __future__ import annotations
 

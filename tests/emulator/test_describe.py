@@ -1,4 +1,7 @@
-"""Describe global and sObject describe, business and Person-Account orgs (salesforce-api.md 3)."""
+"""Describe global and sObject describe, business and Person-Account orgs.
+
+REST API Developer Guide, "Describe Global" and "sObject Describe".
+"""
 
 from __future__ import annotations
 

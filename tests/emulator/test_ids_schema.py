@@ -1,4 +1,8 @@
-"""Record ids (9.4), API-name validation (9.5) and the metadata file format."""
+"""Record ids, API-name validation and the metadata file format.
+
+SOAP API Developer Guide, "Field Types" (the ID type); Salesforce Help, Knowledge article 000381913
+(API names).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""API allocation, limits resources and the fault plan (salesforce-api.md 2.6, 8.5, 9.1, 9.2)."""
+"""API allocation, limits resources and the fault plan.
+
+REST API Developer Guide, "Limits", "Record Count" and "Limit Info Header"; Salesforce Developer
+Limits and Allocations Quick Reference, "API Request Limits and Allocations".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OAuth token endpoint, revocation and token hooks (salesforce-api.md 1; Appendix A.1)."""
+"""OAuth token endpoint, revocation and token hooks (Salesforce Help, the OAuth 2.0 flow pages)."""
 
 from __future__ import annotations
 
@@ -144,8 +144,8 @@ def test_client_credentials_basic_and_body(salesforce_emulator: Emulator) -> Non
     }
 
 
-def test_transcript_a1_jwt_describe_upsert(jwt_emulator: Emulator, rsa_keys) -> None:
-    """Appendix A.1, byte shapes included."""
+def test_jwt_login_describe_upsert_transcript(jwt_emulator: Emulator, rsa_keys) -> None:
+    """JWT login, describe, then a Collections upsert with one failure, byte shapes included."""
     response = token(jwt_emulator, grant_type=JWT_GRANT, assertion=assertion(rsa_keys[0]))
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json;charset=UTF-8"

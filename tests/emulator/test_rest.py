@@ -1,4 +1,4 @@
-"""REST basics and single-record operations (salesforce-api.md 2 and 4)."""
+"""REST basics and single-record operations (REST API Developer Guide, "sObject Rows" et al.)."""
 
 from __future__ import annotations
 

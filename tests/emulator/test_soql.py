@@ -1,4 +1,4 @@
-"""SOQL parser and evaluator of the emulator (salesforce-api.md section 6).
+"""SOQL parser and evaluator of the emulator (SOQL and SOSL Reference).
 
 Unit tests run the evaluator against the real built-in schema with rows held in a tiny stand-in
 org; the HTTP tests at the end go through the ``salesforce_emulator`` fixture with ``requests``.
@@ -126,7 +126,7 @@ def error_of(org: RowOrg, text: str) -> soql.SoqlError:
     return info.value
 
 
-# ---------------------------------------------------------------------- escapes (6.4)
+# --------------------------------------------------------- escapes ("Quoted String Escape Sequences")
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_quoted_value_with_escapes_matches(org: RowOrg) -> None:
 
 
 def test_client_quote_recipe_round_trips(org: RowOrg) -> None:
-    """The client's soql_quote of 6.4 produces literals this parser decodes back exactly."""
+    """The client's quoting recipe produces literals this parser decodes back exactly."""
     value = 'It\'s a \\ "test"\n\t\r\b\f_%'
     out = value.replace("\\", "\\\\").replace("'", "\\'")
     out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")

@@ -17,16 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from target_salesforce_out.converters import _BY_TYPE, converter_for, format_datetime
 from target_salesforce_out.describe import FieldInfo, ObjectInfo
+from target_salesforce_out.errors import RecordRejectedError, ValueProblemError
 from target_salesforce_out.ids import id_problem
-from target_salesforce_out.mapping import (
-    _BY_TYPE,
-    RecordMapper,
-    RecordRejectedError,
-    ValueProblemError,
-    converter_for,
-    format_datetime,
-)
+from target_salesforce_out.mapping import RecordMapper
 from target_salesforce_out.settings import StreamSettings
 
 

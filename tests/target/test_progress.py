@@ -6,6 +6,7 @@ import logging
 import re
 import time
 
+from target_salesforce_out.reporting import Count
 from target_salesforce_out.runtime import Runtime
 
 
@@ -13,7 +14,10 @@ def test_progress_lines_every_interval(caplog):
     runtime = Runtime(
         {"domain": "http://127.0.0.1:1", "access_token": "x", "instance_url": "http://127.0.0.1:1"}
     )
-    runtime.report.add("contacts", received=10, sent=8, created=5, updated=2, failed=1)
+    runtime.report.add_many(
+        "contacts",
+        {Count.RECEIVED: 10, Count.SENT: 8, Count.CREATED: 5, Count.UPDATED: 2, Count.FAILED: 1},
+    )
     with caplog.at_level(logging.INFO, logger="target_salesforce_out"):
         runtime.start_progress(interval=0.05)
         deadline = time.monotonic() + 5
@@ -38,13 +42,13 @@ def test_progress_shows_records_per_second_and_open_bulk_jobs(caplog):
         {"domain": "http://127.0.0.1:1", "access_token": "x", "instance_url": "http://127.0.0.1:1"}
     )
     report = runtime.report
-    report.add("invoices", received=500, sent=500)
+    report.add_many("invoices", {Count.RECEIVED: 500, Count.SENT: 500})
     report.set_job_state("invoices", "750J1", "InProgress")
     report.set_job_state("invoices", "750J2", "UploadComplete")
     report.set_job_state("invoices", "750J0", "JobComplete")  # finished jobs are not listed
     with caplog.at_level(logging.INFO, logger="target_salesforce_out"):
         report.log_progress(3, "3/100")
-        report.add("invoices", created=400)
+        report.add("invoices", Count.CREATED, 400)
         report.set_job_state("invoices", "750J1", "JobComplete")
         report._last_progress = (report._last_progress[0] - 2.0, report._last_progress[1])
         report.log_progress(5, "5/100")

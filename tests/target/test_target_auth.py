@@ -8,8 +8,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import CONTACT_PROPS, CONTACT_STREAM, contacts, run_target, schema
 
-from target_salesforce_out.auth import LOGIN_HOST, SANDBOX_HOST, jwt_audience, resolve_login_url
 from target_salesforce_out.errors import ConfigError
+from target_salesforce_out.login_hosts import (
+    LOGIN_HOST,
+    SANDBOX_HOST,
+    jwt_audience,
+    resolve_login_url,
+)
 
 USER = "admin@emulator.test"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import CONTACT_PROPS, base_config, contacts, run_target, schema
 
-from target_salesforce_out.settings import STREAM_KEYS, cross_setting_problems
+from target_salesforce_out.config_checks import cross_setting_problems
+from target_salesforce_out.settings import STREAM_KEYS
 
 CASES = {
     "no credentials": (

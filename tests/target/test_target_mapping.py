@@ -8,13 +8,10 @@ from decimal import Decimal
 import pytest
 from helpers import base_config, record, run_target, schema
 
+from target_salesforce_out.converters import converter_for
 from target_salesforce_out.describe import FieldInfo, ObjectInfo
-from target_salesforce_out.mapping import (
-    RecordMapper,
-    ValueProblemError,
-    converter_for,
-    resolve_property,
-)
+from target_salesforce_out.errors import ValueProblemError
+from target_salesforce_out.mapping import RecordMapper, resolve_property
 from target_salesforce_out.settings import StreamSettings
 
 

@@ -1,8 +1,9 @@
-"""``POST /services/data/vXX.X/composite``: subrequests with ``@{ref.path}`` references (5.8).
+"""Composite: up to 25 subrequests in one call, with ``@{ref.path}`` references between them.
 
-Subrequests run in order through the same data resources as standalone calls, so their bodies and
-errors are exactly what those resources return. With ``allOrNone`` the first failure rolls back
-every write of the request and the other subrequests report ``PROCESSING_HALTED``.
+REST API Developer Guide, "Composite". Subrequests run in order through the same REST API routes
+as standalone calls (the ``dispatch`` routes.py hands in), so their bodies and errors are exactly
+what those resources return. With ``allOrNone`` the first failure rolls back every write of the
+request and the other subrequests report ``PROCESSING_HALTED``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .rest import DataContext, handle_data
-from .wire import Request, Response, error_response, json_response
+from ..routing import Handler
+from ..wire import Request, Response, error_response, json_response
 
 MAX_SUBREQUESTS = 25
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
@@ -65,20 +66,16 @@ def _halted(ref: str, message: str = _HALTED) -> dict[str, Any]:
     }
 
 
-def handle_composite(ctx: DataContext, req: Request) -> Response:
-    """Answer a composite request.
+def composite(req: Request, *, dispatch: Handler) -> Response:
+    """``POST /composite``: run the subrequests.
 
     Args:
-        ctx: The data context.
         req: The composite request.
+        dispatch: Answers one subrequest as the REST API routes would.
 
     Returns:
         200 with ``{"compositeResponse": [...]}``, or 400 for a malformed request.
     """
-    if req.method != "POST":
-        return error_response(
-            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed.", req
-        )
     try:
         body = json.loads(req.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -89,7 +86,7 @@ def handle_composite(ctx: DataContext, req: Request) -> Response:
             400, "INVALID_FIELD", "compositeRequest is required and must be a non-empty list", req
         )
     if len(subrequests) > MAX_SUBREQUESTS:
-        # Code UNVERIFIED; the 25-subrequest limit is documented (5.8).
+        # The 25-subrequest limit is documented; the errorCode is not (the emulator's choice).
         return error_response(
             400, "LIMIT_EXCEEDED", "Composite requests may contain at most 25 subrequests", req
         )
@@ -97,18 +94,19 @@ def handle_composite(ctx: DataContext, req: Request) -> Response:
     results: dict[str, Any] = {}
     responses: list[dict[str, Any]] = []
     failed_at: int | None = None
-    with ctx.org.transaction() as log:
+    org = req.backend.org
+    with org.transaction() as log:
         for sub in subrequests:
             ref = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
             if failed_at is not None and all_or_none:
                 responses.append(_halted(ref))
                 continue
-            entry = _run(ctx, req, sub, ref, results)
+            entry = _run(dispatch, req, sub, ref, results)
             responses.append(entry)
             if entry["httpStatusCode"] >= 400 and failed_at is None:
                 failed_at = len(responses) - 1
     if all_or_none and failed_at is not None:
-        ctx.org.rollback(log)
+        org.rollback(log)
         responses = [
             r if i == failed_at else _halted(r["referenceId"]) for i, r in enumerate(responses)
         ]
@@ -116,7 +114,7 @@ def handle_composite(ctx: DataContext, req: Request) -> Response:
 
 
 def _run(
-    ctx: DataContext, outer: Request, sub: Any, ref: str, results: dict[str, Any]
+    dispatch: Handler, outer: Request, sub: Any, ref: str, results: dict[str, Any]
 ) -> dict[str, Any]:
     if not isinstance(sub, dict) or not ref or "url" not in sub or "method" not in sub:
         return {
@@ -148,6 +146,7 @@ def _run(
         )
     else:
         sub_req = Request(
+            backend=outer.backend,
             method=str(sub["method"]).upper(),
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
@@ -156,7 +155,7 @@ def _run(
             version=match.group(1),
             user_id=outer.user_id,
         )
-        status, headers, raw = handle_data(ctx, sub_req, tail)
+        status, headers, raw = dispatch(sub_req)
     value = (
         json.loads(raw)
         if raw and headers.get("Content-Type", "").startswith("application/json")
