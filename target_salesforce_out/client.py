@@ -192,6 +192,7 @@ class SalesforceClient:
         accept: str = "application/json",
         stream: bool = False,
         into: IO[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send one API call (retrying as the module docstring says) and return a 2xx/3xx answer.
 
@@ -201,15 +202,17 @@ class SalesforceClient:
         ``stream`` the answer's body is left unread for the caller to iterate (and close).
         With ``into`` (idempotent calls only) the body is written there, and a body cut off
         midway counts as a failed call: it is sent again and the body written whole again.
+        ``headers`` are added to the call's own (e.g. ``Sforce-Auto-Assign``).
         """
         full_path = path if path.startswith("/services/") else self.data_path + path
-        headers = {
+        sent = {
             "Accept": accept,
             "Sforce-Call-Options": f"client={USER_AGENT}",
             "User-Agent": USER_AGENT,
+            **(headers or {}),
         }
         if body is not None:
-            headers["Content-Type"] = content_type
+            sent["Content-Type"] = content_type
 
         def send(session: Session) -> requests.Response:
             return self._send_retrying(
@@ -218,7 +221,7 @@ class SalesforceClient:
                 session.instance_url,
                 session.access_token,
                 body,
-                headers,
+                sent,
                 params,
                 idempotent,
                 stream,

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import ValidationError
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR, extend_validator_with_defaults
 
+from target_salesforce_out.assignment_rules import ASSIGNABLE, setting_problem
 from target_salesforce_out.grants import GRANTS, grant_for
 from target_salesforce_out.login_hosts import domain_is_sandbox, domain_problems
 from target_salesforce_out.operations import Operation
@@ -128,6 +129,18 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
         problems.append(f"{where}: operation {operation} needs api bulk")
     if entry.get("external_id_field") and entry.get("match_fields"):
         problems.append(f"{where}: give external_id_field or match_fields, not both")
+    rule = own.get("assignment_rule")
+    if rule is not None:
+        problem = setting_problem(str(rule))
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
+        # An object named here is checked now; one matched from the stream name, when the
+        # sink describes it (see sinks/base.py).
+        sobject = entry.get("sobject")
+        if name and sobject and str(sobject).lower() not in {a.lower() for a in ASSIGNABLE}:
+            problems.append(
+                f"{where}: assignment_rule applies only to Lead and Case, not {sobject}"
+            )
     return problems
 
 

@@ -95,6 +95,14 @@ _STREAM_PROPERTIES = th.PropertiesList(
         description="Record type DeveloperName or Name to set on every record (resolved to its "
         "Id with SOQL).",
     ),
+    th.Property(
+        "assignment_rule",
+        th.StringType,
+        title="Assignment rule",
+        description="For Lead and Case streams: default (the object's active assignment rule), "
+        "none, or an AssignmentRule Id (01Q...). Unset: nothing is sent, so Salesforce's own "
+        "default applies.",
+    ),
 )
 # Every key a streams entry (or defaults) may hold; a key added above is known here too.
 STREAM_KEYS = tuple(_STREAM_PROPERTIES.to_dict()["properties"])
@@ -188,7 +196,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         title="Streams",
         description="Loading settings keyed by incoming stream name: sobject, operation, "
         "external_id_field, match_fields, api, batch_size, field_mapping, unmapped_properties, "
-        "person_account, record_type.",
+        "person_account, record_type, assignment_rule.",
     ),
     th.Property(
         "defaults",
@@ -274,6 +282,7 @@ class StreamSettings:
     unmapped_properties: str = "error"
     person_account: bool = False
     record_type: str | None = None
+    assignment_rule: str | None = None
 
     @property
     def effective_batch_size(self) -> int:

@@ -277,3 +277,14 @@ def test_the_graph_sees_the_whole_package():
     assert f"{PACKAGE}.target" in graph
     assert f"{PACKAGE}.client" in graph[f"{PACKAGE}.soql"]
     assert any(in_emulator(m) for m in graph)
+
+
+def test_test_file_basenames_are_unique():
+    """tests/ has no __init__.py files, so pytest imports test modules by basename: two files
+    with one name in different folders stop the whole collection."""
+    root = Path(__file__).parent
+    names: dict[str, list[str]] = {}
+    for path in root.rglob("*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(root)))
+    clashes = {n: sorted(p) for n, p in names.items() if len(p) > 1 and n != "__init__.py"}
+    assert clashes == {}

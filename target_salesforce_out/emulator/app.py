@@ -166,6 +166,8 @@ class App:
             return call(resolved.handler, req)
         log = self.backend.log
         entry = {"method": method, "path": path, "query": parts.query, "counted": False}
+        # The Sforce-* option headers only: never Authorization or other credentials.
+        entry["headers"] = {k: v for k, v in headers.items() if k.lower().startswith("sforce-")}
         # How many requests were being served when this one arrived (itself included), so
         # tests can see a client's concurrency.
         entry["in_flight"] = log.arrive()

@@ -309,6 +309,12 @@ class BulkIngest:
                     f"for {sobject.name}",
                 )
             external_id = ext_field.name
+        rule_id = spec.get("assignmentRuleId")
+        if rule_id is not None:
+            # Bulk API 2.0 Developer Guide, Create a Job: the rule to run for a Case or a Lead.
+            problem = self.org.rule_id_problem(str(rule_id))
+            if problem is not None:
+                raise BulkJobError(problem.status_code, problem.message)
         now = _now_text()
         job = Job(
             id=ids.new_id("750"),
@@ -678,6 +684,9 @@ class BulkIngest:
                     records,
                     external_id_field=job.external_id_field,
                     record_fault=job.record_fault,
+                    # With no assignmentRuleId no rule runs (not documented by Salesforce;
+                    # the emulator's choice).
+                    assignment=job.assignment_rule_id,
                 )
                 if records
                 else []

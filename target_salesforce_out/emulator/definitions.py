@@ -129,6 +129,20 @@ class RecordTypeDef:
 
 
 @dataclass
+class AssignmentRuleDef:
+    """An assignment rule of Lead or Case, reduced to one owner it assigns every record to.
+
+    Real rules hold ordered entries with criteria (Salesforce Help, "Set Up Assignment
+    Rules"); one unconditional owner is the emulator's simplification.
+    """
+
+    id: str
+    name: str
+    active: bool
+    assign_to: str  # Username of the User the rule makes owner
+
+
+@dataclass
 class ObjectDef:
     """One sObject: flags, ordered fields and lookup indexes by name and relationship name."""
 
@@ -143,6 +157,7 @@ class ObjectDef:
     deletable: bool = True
     queryable: bool = True
     record_types: list[RecordTypeDef] = field(default_factory=list)
+    assignment_rules: list[AssignmentRuleDef] = field(default_factory=list)
     seed_rows: list[dict[str, Any]] = field(default_factory=list)
     _by_name: dict[str, FieldDef] = field(default_factory=dict, repr=False)
     _by_rel: dict[str, FieldDef] = field(default_factory=dict, repr=False)

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from . import ids
-from .definitions import FIELD_TYPES, STRING_TYPES, FieldDef, ObjectDef, RecordTypeDef, Schema
+from .definitions import (
+    FIELD_TYPES,
+    STRING_TYPES,
+    AssignmentRuleDef,
+    FieldDef,
+    ObjectDef,
+    RecordTypeDef,
+    Schema,
+)
 from .person_accounts import enable_person_accounts
 
 _DEFAULT_LENGTH = {
@@ -86,6 +94,7 @@ _OBJECT_KEYS = frozenset(
         "deletable",
         "queryable",
         "recordTypes",
+        "assignmentRules",
         "rows",
     }
 )
@@ -371,6 +380,15 @@ def build_object(name: str, spec: dict[str, Any], *, key_prefix: str) -> ObjectD
         )
         for rt in spec.get("recordTypes", [])
     ]
+    assignment_rules = [
+        AssignmentRuleDef(
+            id=ids.fixed_id("01Q", 0),
+            name=str(rule["name"]),
+            active=bool(rule.get("active", False)),
+            assign_to=str(rule["assignTo"]),
+        )
+        for rule in spec.get("assignmentRules", [])
+    ]
     return ObjectDef(
         name=name,
         label=label,
@@ -383,6 +401,7 @@ def build_object(name: str, spec: dict[str, Any], *, key_prefix: str) -> ObjectD
         deletable=bool(spec.get("deletable", True)),
         queryable=bool(spec.get("queryable", True)),
         record_types=record_types,
+        assignment_rules=assignment_rules,
         seed_rows=list(spec.get("rows", [])),
     )
 
@@ -474,7 +493,11 @@ def load_schema(
 
 def _number_record_types(objects: list[ObjectDef]) -> None:
     number = 1
+    rule_number = 1
     for obj in objects:
+        for rule in obj.assignment_rules:
+            rule.id = ids.fixed_id("01Q", rule_number)
+            rule_number += 1
         for rt in obj.record_types:
             rt.id = ids.fixed_id("012", number)
             number += 1

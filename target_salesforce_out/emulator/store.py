@@ -38,6 +38,10 @@ RecordFault = Callable[[str], RecordError | None]
 ORG_ID = ids.to18("00DEm0000000001")
 ADMIN_USER_ID = ids.fixed_id("005", 1)
 OPERATIONS = frozenset({"insert", "update", "upsert", "delete", "hardDelete"})
+# The ``assignment`` of a save that runs each object's active assignment rule; any other value
+# is an AssignmentRule Id, and None runs no rule.
+ACTIVE_RULE = "active"
+ASSIGNMENT_RULE_PREFIX = "01Q"
 
 ROLLED_BACK = RecordError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -258,6 +262,7 @@ class Org:
         external_id_field: str | None = None,
         all_or_none: bool = False,
         record_fault: RecordFault | None = None,
+        assignment: str | None = None,
     ) -> list[SaveResult]:
         """Insert, update, upsert or delete records, validating each like an org.
 
@@ -272,6 +277,10 @@ class Org:
             all_or_none: Roll every record back if any fails.
             record_fault: Injected per-record errors (the fault plan's decision, asked by the
                 caller); consulted once per record that reaches validation.
+            assignment: The assignment rule run on each created or updated record of an
+                object that has rules (Lead, Case): :data:`ACTIVE_RULE`, a rule Id (see
+                :meth:`rule_id_problem`), or None for none. The rule's user becomes the
+                record's owner.
 
         Returns:
             One result per record, in input order.
@@ -297,9 +306,17 @@ class Org:
                         error = record_fault(f"{obj.name}:{key}")
                         if error is not None:
                             raise RecordErrorException(error)
-                    results[position] = self._save_one(
+                    result = self._save_one(
                         operation, obj, record, external_id_field, log=log, now=now
                     )
+                    # The active rule runs on creates and updates; a rule named by its Id
+                    # runs on created records only (REST API Developer Guide, Assignment
+                    # Rule Header).
+                    created = operation == "insert" or bool(result.created)
+                    writes = operation in {"insert", "update", "upsert"}
+                    if assignment is not None and writes and (assignment == ACTIVE_RULE or created):
+                        self._assign(obj, result.id, assignment)
+                    results[position] = result
                 except RecordErrorException as exc:
                     results[position] = SaveResult(
                         id=self._echo_id(operation, record), success=False, errors=[exc.error]
@@ -315,6 +332,40 @@ class Org:
                 if outer is not None:
                     outer.extend(log)
         return final
+
+    @staticmethod
+    def rule_id_problem(value: str) -> RecordError | None:
+        """``MALFORMED_ID`` when ``value`` is not an AssignmentRule Id (key prefix ``01Q``).
+
+        SOAP API Developer Guide, "AssignmentRuleHeader": a badly formed Id is refused with
+        ``MALFORMED_ID`` (the message is the emulator's choice).
+        """
+        rid = ids.normalize(value)
+        if rid is None or rid[:3] != ASSIGNMENT_RULE_PREFIX:
+            return RecordError(
+                "MALFORMED_ID", f"Assignment Rule ID: id value of incorrect type: {value}"
+            )
+        return None
+
+    def _assign(self, obj: ObjectDef, rid: str | None, assignment: str) -> None:
+        """Make the user of the rule ``assignment`` names the owner of record ``rid``.
+
+        A rule Id of another object, or one that names no rule, assigns nothing (not
+        documented by Salesforce; the emulator's choice).
+        """
+        wanted = None if assignment == ACTIVE_RULE else ids.normalize(assignment)
+        rule = next(
+            (r for r in obj.assignment_rules if (r.active if wanted is None else r.id == wanted)),
+            None,
+        )
+        users = self._tables.get("User")
+        username = users.obj.field("Username") if users is not None else None
+        if rule is None or rid is None or users is None or username is None:
+            return
+        owners = users.find(username, rule.assign_to)
+        row = self._tables[obj.name].rows.get(rid)
+        if owners and row is not None and "OwnerId" in row:
+            row["OwnerId"] = owners[0]
 
     def check_request(self, sobject: str, records: list[dict[str, Any]]) -> RecordError | None:
         """Find errors that fail a whole REST JSON request before any record is saved.
@@ -365,6 +416,13 @@ class Org:
                     values[f.name] = parse_json_value(f, value)
                 rid = ids.fixed_id(obj.key_prefix, number)
                 self._store_new(obj, rid, values, now)
+            rule_obj = self.schema.get("AssignmentRule")
+            for rule in obj.assignment_rules:
+                if rule_obj is None:
+                    break
+                values = {"Name": rule.name, "SobjectType": obj.name, "Active": rule.active}
+                values = {k: v for k, v in values.items() if rule_obj.field(k) is not None}
+                self._store_new(rule_obj, rule.id, values, now)
             for rt in obj.record_types:
                 rt_obj = self.schema.get("RecordType")
                 if rt_obj is None:

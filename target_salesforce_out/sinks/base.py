@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 
+from target_salesforce_out.assignment_rules import check_object
 from target_salesforce_out.errors import (
     ConfigError,
     ErrorDetail,
@@ -30,7 +31,7 @@ from target_salesforce_out.mapping import RecordMapper
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.record_types import record_type_id
 from target_salesforce_out.reporting import NOT_SENT, Count
-from target_salesforce_out.settings import stream_settings
+from target_salesforce_out.settings import set_keys, stream_settings
 from target_salesforce_out.soql import find_ids, key_of
 from target_salesforce_out.validation import RecordValidator
 
@@ -106,6 +107,15 @@ class SalesforceSink(BatchSink):
         )
         if type_id is not None:
             self.mapper.constants["RecordTypeId"] = type_id
+        # The stream's assignment_rule (see assignment_rules.py), None when it sends nothing.
+        own = set_keys((target.config.get("streams") or {}).get(stream_name))
+        rule = self.settings.assignment_rule
+        self.assignment_rule = (
+            rule
+            if rule is not None
+            and check_object(stream_name, self.obj.name, set_by_stream="assignment_rule" in own)
+            else None
+        )
         # Objects this stream's records look up (their loads must land first); a reference
         # to the stream's own object orders nothing.
         self.parents = frozenset(

@@ -32,6 +32,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar
 
+from target_salesforce_out.assignment_rules import bulk_rule_id
 from target_salesforce_out.errors import (
     BulkJobAbortedError,
     BulkJobError,
@@ -99,6 +100,13 @@ class BulkSink(SalesforceSink):
         )
         # The job's externalIdFieldName (Bulk API 2.0 Developer Guide, Create a Job).
         self._external_id = key.name if key is not None and self._job_op.finds_by_key else None
+        # The jobs' assignmentRuleId (found once per stream for "default"); saves only, as the
+        # rule runs when a record is created or updated.
+        self._assignment_rule_id = (
+            bulk_rule_id(self.runtime.client, stream_name, self.obj.name, self.assignment_rule)
+            if self._job_op.sends_fields
+            else None
+        )
         self._format = self._row_format()
         self._lookup_key = self.key_name() if self._needs_lookup() else None
         # Without batch_size, jobs are cut by bytes: as large as the upload limit allows.
@@ -448,7 +456,9 @@ class BulkSink(SalesforceSink):
     def _load(self, job: JobFile, attempt: int) -> tuple[JobFile | None, int, dict[str, Any]]:
         """Create, upload, close and wait for one job; then process its results."""
         client = self.runtime.client
-        created = bulk_job.create_job(client, self.obj.name, self._job_op, self._external_id)
+        created = bulk_job.create_job(
+            client, self.obj.name, self._job_op, self._external_id, self._assignment_rule_id
+        )
         job_id = str(created["id"])
         with self._lock:
             self._open_jobs.add(job_id)

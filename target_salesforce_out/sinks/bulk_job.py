@@ -89,9 +89,16 @@ class ReplayableUpload:
 
 
 def create_job(
-    client: SalesforceClient, sobject: str, operation: Operation, external_id: str | None
+    client: SalesforceClient,
+    sobject: str,
+    operation: Operation,
+    external_id: str | None,
+    assignment_rule_id: str | None = None,
 ) -> dict[str, Any]:
-    """``POST /jobs/ingest``: a comma-delimited, LF-terminated CSV job (Create a Job)."""
+    """``POST /jobs/ingest``: a comma-delimited, LF-terminated CSV job (Create a Job).
+
+    ``assignment_rule_id`` is the job's ``assignmentRuleId``: the rule run for a Case or a Lead.
+    """
     spec: dict[str, Any] = {
         "object": sobject,
         "operation": operation.bulk_name,
@@ -101,6 +108,8 @@ def create_job(
     }
     if external_id is not None:
         spec["externalIdFieldName"] = external_id
+    if assignment_rule_id is not None:
+        spec["assignmentRuleId"] = assignment_rule_id
     body = json.dumps(spec).encode()
     # Safe to send again: a lost answer may have created a job, but an empty Open job that
     # nothing uploads to or closes never writes a record (Salesforce removes it after 7 days).

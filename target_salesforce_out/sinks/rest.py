@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from target_salesforce_out.assignment_rules import auto_assign_header
 from target_salesforce_out.errors import (
     ApiLimitError,
     ErrorDetail,
@@ -66,6 +67,8 @@ class RestSink(SalesforceSink):
     ) -> None:
         """Set up the sink; no batch has calls running yet."""
         super().__init__(target, stream_name, schema, key_properties)
+        # Sent with every create, update and upsert call (the header is for saves only).
+        self._save_headers = auto_assign_header(self.assignment_rule)
         # The keys and the calls of the batches whose last calls may still be running.
         self._running: deque[tuple[set[Any], list[Future[None]]]] = deque()
 
@@ -279,14 +282,21 @@ class RestSink(SalesforceSink):
         key = self.key_name()
         body = encode_collection(self.obj.name, [fields for _, fields in chunk])
         response = self.runtime.client.request(
-            "PATCH", f"/composite/sobjects/{self.obj.name}/{key}", body=body
+            "PATCH",
+            f"/composite/sobjects/{self.obj.name}/{key}",
+            body=body,
+            headers=self._save_headers,
         )
         return list(response.json())
 
     def _create_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
         body = encode_collection(self.obj.name, [fields for _, fields in chunk])
         response = self.runtime.client.request(
-            "POST", "/composite/sobjects", body=body, idempotent=False
+            "POST",
+            "/composite/sobjects",
+            body=body,
+            idempotent=False,
+            headers=self._save_headers,
         )
         return list(response.json())
 
@@ -295,7 +305,9 @@ class RestSink(SalesforceSink):
             {("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk
         ]
         body = encode_collection(self.obj.name, records)
-        response = self.runtime.client.request("PATCH", "/composite/sobjects", body=body)
+        response = self.runtime.client.request(
+            "PATCH", "/composite/sobjects", body=body, headers=self._save_headers
+        )
         return list(response.json())
 
     def _delete_call(self, chunk: list[Item]) -> list[dict[str, Any]]:

@@ -79,7 +79,8 @@ def test_inspection_endpoints(salesforce_emulator: Emulator) -> None:
         assert requests.post(f"{base}/__emulator/reset", timeout=10).status_code == 204
         assert salesforce_emulator.records("Contact") == []
         assert salesforce_emulator.requests == [] and salesforce_emulator.api_usage == 0
-        assert len(salesforce_emulator.records("User")) == 1  # seeded rows come back
+        # Seeded rows come back: the admin user and the three users assignment rules assign to.
+        assert len(salesforce_emulator.records("User")) == 4
     finally:
         c.close()
 

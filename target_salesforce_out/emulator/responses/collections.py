@@ -11,7 +11,15 @@ from typing import Any
 from ..errors import SaveResult
 from ..wire import ErrorResponse, Request, Response, error_response, json_response
 from ..wire import not_found as not_found_response
-from .common import json_object, parse_json, record_faults, request_error, sleep_records, sobject
+from .common import (
+    assignment,
+    json_object,
+    parse_json,
+    record_faults,
+    request_error,
+    sleep_records,
+    sobject,
+)
 from .sobjects import FIRST_VERSION_WITH_CREATED, record_view
 
 MAX_COLLECTION = 200
@@ -175,6 +183,7 @@ def _save(
         external_id_field=external_id_field,
         all_or_none=all_or_none,
         record_fault=record_faults(req),
+        assignment=assignment(req),
     )
     sleep_records(req, len(records))
     upsert = operation == "upsert"

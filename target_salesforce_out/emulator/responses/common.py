@@ -8,7 +8,7 @@ from typing import Any
 
 from ..definitions import ObjectDef
 from ..errors import RecordError
-from ..store import RecordFault
+from ..store import ACTIVE_RULE, Org, RecordFault
 from ..wire import ErrorResponse, Request, Response, error_response
 from ..wire import not_found as not_found_response
 
@@ -105,3 +105,21 @@ def sleep_records(req: Request, count: int) -> None:
     record_ms = req.backend.record_ms
     if record_ms > 0 and count:
         time.sleep(record_ms * count / 1000)
+
+
+def assignment(req: Request) -> str | None:
+    """The assignment rule the ``Sforce-Auto-Assign`` header asks saves to run.
+
+    REST API Developer Guide, "Assignment Rule Header": ``TRUE`` (the default when the header
+    is absent) runs the active rule, ``FALSE`` none, an AssignmentRule Id that rule; ``TRUE``
+    and ``FALSE`` are case-insensitive. A value that is neither answers 400 ``MALFORMED_ID``.
+    """
+    value = (req.headers.get("Sforce-Auto-Assign") or "TRUE").strip()
+    if value.upper() == "TRUE":
+        return ACTIVE_RULE
+    if value.upper() == "FALSE":
+        return None
+    problem = Org.rule_id_problem(value)
+    if problem is not None:
+        raise ErrorResponse(error_response(400, problem.status_code, problem.message, req))
+    return value

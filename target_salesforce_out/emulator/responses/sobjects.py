@@ -17,6 +17,7 @@ from ..errors import SaveResult
 from ..wire import ErrorResponse, Request, Response, empty, error_response, json_response
 from ..wire import not_found as not_found_response
 from .common import (
+    assignment,
     dml_error,
     json_object,
     method_not_allowed,
@@ -249,6 +250,7 @@ def _save_single(
         [record],
         external_id_field=external_id_field,
         record_fault=record_faults(req),
+        assignment=assignment(req),
     )[0]
     sleep_records(req, 1)
     if not result.success:
