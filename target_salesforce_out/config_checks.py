@@ -17,6 +17,7 @@ from jsonschema import ValidationError
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR, extend_validator_with_defaults
 
 from target_salesforce_out.assignment_rules import ASSIGNABLE, setting_problem
+from target_salesforce_out.duplicate_rules import ALLOW_SAVE
 from target_salesforce_out.grants import GRANTS, grant_for
 from target_salesforce_out.login_hosts import domain_is_sandbox, domain_problems
 from target_salesforce_out.operations import Operation
@@ -141,6 +142,13 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
             problems.append(
                 f"{where}: assignment_rule applies only to Lead and Case, not {sobject}"
             )
+    # Duplicate rules run when records are saved (REST API Developer Guide, "Duplicate Rule
+    # Header"): allow_save set for a deleting stream would change nothing.
+    if own.get("duplicate_rules") == ALLOW_SAVE and operation in {"delete", "hard_delete"}:
+        problems.append(
+            f"{where}: duplicate_rules allow_save applies to saves; operation {operation} "
+            "saves no record"
+        )
     return problems
 
 

@@ -46,10 +46,19 @@ class ErrorDetail:
     code: str
     message: str
     fields: tuple[str, ...] = field(default_factory=tuple)
+    # For DUPLICATES_DETECTED: (Id, duplicate rule) of each record Salesforce matched.
+    duplicates: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """Return the JSON shape used in the dead-letter file and the report."""
-        return {"errorCode": self.code, "message": self.message, "fields": list(self.fields)}
+        out: dict[str, object] = {
+            "errorCode": self.code,
+            "message": self.message,
+            "fields": list(self.fields),
+        }
+        if self.duplicates:
+            out["duplicates"] = [{"id": rid, "rule": rule} for rid, rule in self.duplicates]
+        return out
 
 
 class SalesforceApiError(SalesforceOutError):

@@ -38,7 +38,9 @@ class Column:
 
     prop: str
     field: FieldInfo  # the object's own field (the reference field for a relationship path)
-    name: str  # wire name: ``Email``, or ``Account.External_Id__c`` for a relationship path
+    # Wire name: ``Email``; ``Account.External_Id__c`` for a relationship path;
+    # ``Contact:Who.External_Id__c`` for a polymorphic one (the parent's type first).
+    name: str
     parent_field: FieldInfo | None
     convert: Converter
     # Taps that read text files (CSV, spreadsheets) send "" for an empty cell; in a date,
@@ -47,8 +49,10 @@ class Column:
 
     @property
     def relationship(self) -> str | None:
-        """``Account`` for ``Account.External_Id__c``; None for a plain field."""
-        return self.name.split(".", 1)[0] if self.parent_field else None
+        """``Account`` for ``Account.External_Id__c``, ``Who`` for ``Contact:Who.Email``."""
+        if self.parent_field is None:
+            return None
+        return self.name.split(".", 1)[0].rpartition(":")[2]
 
 
 def snake_to_field(prop: str, obj: ObjectInfo) -> FieldInfo | None:
@@ -171,13 +175,14 @@ class RecordMapper:
             column = self._column(prop, target, parent_object, problems)
             if column is None:
                 continue
-            if column.name.lower() in seen:
+            # Polymorphic paths of different types still set the one lookup field.
+            wire = column.field.name if ":" in column.name else column.name
+            if wire.lower() in seen:
                 problems.append(
-                    f"properties {seen[column.name.lower()]!r} and {prop!r} both map to "
-                    f"{column.name}"
+                    f"properties {seen[wire.lower()]!r} and {prop!r} both map to {wire}"
                 )
                 continue
-            seen[column.name.lower()] = prop
+            seen[wire.lower()] = prop
             self.columns.append(column)
         self._report_unmapped(unmapped, problems)
 
@@ -217,7 +222,10 @@ class RecordMapper:
                 )
                 return None
             return Column(prop, field, field.name, None, converter_for(field), not field.is_text)
-        relationship, parent_name = target.split(".", 1)
+        path, parent_name = target.split(".", 1)
+        # ``Type:Relationship.Field`` names the parent's type, as a polymorphic lookup needs
+        # (Bulk API 2.0 Developer Guide, "Relationship Fields in a Header Row").
+        type_name, _, relationship = path.rpartition(":")
         field = self.obj.relationships.get(relationship.lower())
         if field is None or not field.reference_to:
             problems.append(
@@ -225,13 +233,29 @@ class RecordMapper:
                 f"relationship of {self.obj.name}"
             )
             return None
-        if len(field.reference_to) > 1:
+        polymorphic = len(field.reference_to) > 1
+        allowed = ", ".join(field.reference_to)
+        if polymorphic and not type_name:
             problems.append(
-                f"property {prop!r} maps to {target!r}: {field.name} is polymorphic "
-                f"({', '.join(field.reference_to)}); map the property to {field.name} with ids"
+                f"property {prop!r} maps to {target!r}: {field.name} is polymorphic ({allowed}); "
+                f"name the parent's type, e.g. {field.reference_to[0]}:{target}"
             )
             return None
-        parent = parent_object(field.reference_to[0])
+        if type_name and not polymorphic:
+            problems.append(
+                f"property {prop!r} maps to {target!r}: {field.name} only looks up "
+                f"{field.reference_to[0]}; drop the type, e.g. {relationship}.{parent_name}"
+            )
+            return None
+        parent_type = type_name or field.reference_to[0]
+        known = {t.lower(): t for t in field.reference_to}
+        if parent_type.lower() not in known:
+            problems.append(
+                f"property {prop!r} maps to {target!r}, but {field.name} cannot look up "
+                f"{parent_type!r}; it looks up {allowed}"
+            )
+            return None
+        parent = parent_object(known[parent_type.lower()])
         parent_field = parent.field(parent_name)
         if parent_field is None or not (parent_field.external_id or parent_field.id_lookup):
             problems.append(
@@ -239,7 +263,8 @@ class RecordMapper:
                 "an external id field"
             )
             return None
-        name = f"{field.relationship_name}.{parent_field.name}"
+        prefix = f"{parent.name}:" if polymorphic else ""
+        name = f"{prefix}{field.relationship_name}.{parent_field.name}"
         return Column(
             prop, field, name, parent_field, converter_for(parent_field), not parent_field.is_text
         )

@@ -103,6 +103,15 @@ _STREAM_PROPERTIES = th.PropertiesList(
         "none, or an AssignmentRule Id (01Q...). Unset: nothing is sent, so Salesforce's own "
         "default applies.",
     ),
+    th.Property(
+        "duplicate_rules",
+        th.StringType,
+        title="Duplicate rules",
+        description="enforce (default: the org's duplicate rules refuse records as configured; "
+        "the dead-letter line names the matching duplicates) or allow_save (save records that "
+        "only alert-only rules match; Bulk rows refused as duplicates are sent again over REST).",
+        allowed_values=["enforce", "allow_save"],
+    ),
 )
 # Every key a streams entry (or defaults) may hold; a key added above is known here too.
 STREAM_KEYS = tuple(_STREAM_PROPERTIES.to_dict()["properties"])
@@ -196,7 +205,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         title="Streams",
         description="Loading settings keyed by incoming stream name: sobject, operation, "
         "external_id_field, match_fields, api, batch_size, field_mapping, unmapped_properties, "
-        "person_account, record_type, assignment_rule.",
+        "person_account, record_type, assignment_rule, duplicate_rules.",
     ),
     th.Property(
         "defaults",
@@ -283,6 +292,7 @@ class StreamSettings:
     person_account: bool = False
     record_type: str | None = None
     assignment_rule: str | None = None
+    duplicate_rules: str = "enforce"
 
     @property
     def effective_batch_size(self) -> int:

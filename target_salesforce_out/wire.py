@@ -52,12 +52,18 @@ def encode_value(value: Any) -> str:
 
 
 def encode_record(sobject: str, fields: dict[str, Any]) -> str:
-    """A Collections record: ``attributes.type`` then the fields; ``Rel.Field`` keys nest."""
+    """A Collections record: ``attributes.type`` then the fields; ``Rel.Field`` keys nest.
+
+    A polymorphic ``Type:Rel.Field`` key nests with the parent's ``attributes.type``, the form
+    the Bulk API Developer Guide documents for JSON records ("Valid XML and JSON Records").
+    """
     parts = [f'"attributes":{{"type":{_encode_string(sobject)}}}']
     for name, value in fields.items():
         if "." in name:
-            relationship, parent_field = name.split(".", 1)
-            nested = f"{{{_encode_string(parent_field)}:{encode_value(value)}}}"
+            path, parent_field = name.split(".", 1)
+            parent_type, _, relationship = path.rpartition(":")
+            typed = f'"attributes":{{"type":{_encode_string(parent_type)}}},' if parent_type else ""
+            nested = f"{{{typed}{_encode_string(parent_field)}:{encode_value(value)}}}"
             parts.append(f"{_encode_string(relationship)}:{nested}")
         else:
             parts.append(f"{_encode_string(name)}:{encode_value(value)}")

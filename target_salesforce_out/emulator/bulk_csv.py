@@ -154,6 +154,19 @@ def map_columns(
             ext_field = parent.field(ext) if parent is not None else None
             if ref is None or parent is None or ext_field is None:
                 raise JobFailedError(f"InvalidBatch : Field name not found : {name}")
+            # "You get an error if you omit this syntax for a polymorphic field. You also get an
+            # error if you include this syntax for a field that is not polymorphic."
+            if type_name and len(ref.reference_to) < 2:
+                raise JobFailedError(
+                    "InvalidBatch : type is not needed for non polymorphic foreign key "
+                    f"references: {ref.relationship_name}"
+                )
+            if not type_name and len(ref.reference_to) > 1:
+                # Text not documented by Salesforce; the emulator's choice.
+                raise JobFailedError(
+                    "InvalidBatch : type is needed for polymorphic foreign key references: "
+                    f"{ref.relationship_name}"
+                )
             columns.append(
                 None
                 if deleting

@@ -143,6 +143,21 @@ class AssignmentRuleDef:
 
 
 @dataclass
+class DuplicateRuleDef:
+    """A duplicate rule with its matching rule reduced to equal values in every listed field.
+
+    Real matching rules also match fuzzily (Salesforce Help, "Matching Rules"); exact equality,
+    ignoring case for text, is the emulator's simplification. ``action`` is ``block`` or
+    ``allow`` (Salesforce Help, "Duplicate Rules": "Allow" with an alert can be saved with
+    ``allowSave``; "Block" cannot).
+    """
+
+    name: str
+    fields: list[str]
+    action: str
+
+
+@dataclass
 class ObjectDef:
     """One sObject: flags, ordered fields and lookup indexes by name and relationship name."""
 
@@ -158,6 +173,7 @@ class ObjectDef:
     queryable: bool = True
     record_types: list[RecordTypeDef] = field(default_factory=list)
     assignment_rules: list[AssignmentRuleDef] = field(default_factory=list)
+    duplicate_rules: list[DuplicateRuleDef] = field(default_factory=list)
     seed_rows: list[dict[str, Any]] = field(default_factory=list)
     _by_name: dict[str, FieldDef] = field(default_factory=dict, repr=False)
     _by_rel: dict[str, FieldDef] = field(default_factory=dict, repr=False)

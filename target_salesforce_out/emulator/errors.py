@@ -17,21 +17,33 @@ class RecordError:
         status_code: Salesforce StatusCode, e.g. ``REQUIRED_FIELD_MISSING``.
         message: Human-readable text, verbatim as Salesforce words it.
         fields: Field API names the error is about (may be empty).
+        duplicate_result: For ``DUPLICATES_DETECTED``, the ``duplicateResult`` object (SOAP
+            API Developer Guide, "DuplicateResult"), rendered beside the other keys.
     """
 
     status_code: str
     message: str
     fields: list[str] = field(default_factory=list)
+    duplicate_result: dict[str, object] | None = None
 
     def as_status(self) -> dict[str, object]:
         """Render for per-record results (sObject Collections), with ``statusCode``."""
-        return {"statusCode": self.status_code, "message": self.message, "fields": self.fields}
+        body: dict[str, object] = {
+            "statusCode": self.status_code,
+            "message": self.message,
+            "fields": self.fields,
+        }
+        if self.duplicate_result is not None:
+            body["duplicateResult"] = self.duplicate_result
+        return body
 
     def as_rest(self) -> dict[str, object]:
         """Render for REST error arrays, with ``errorCode`` (``fields`` only when non-empty)."""
         body: dict[str, object] = {"message": self.message, "errorCode": self.status_code}
         if self.fields:
             body["fields"] = self.fields
+        if self.duplicate_result is not None:
+            body["duplicateResult"] = self.duplicate_result
         return body
 
 

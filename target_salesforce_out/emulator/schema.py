@@ -28,6 +28,7 @@ from .definitions import (
     FIELD_TYPES,
     STRING_TYPES,
     AssignmentRuleDef,
+    DuplicateRuleDef,
     FieldDef,
     ObjectDef,
     RecordTypeDef,
@@ -95,6 +96,7 @@ _OBJECT_KEYS = frozenset(
         "queryable",
         "recordTypes",
         "assignmentRules",
+        "duplicateRules",
         "rows",
     }
 )
@@ -389,6 +391,9 @@ def build_object(name: str, spec: dict[str, Any], *, key_prefix: str) -> ObjectD
         )
         for rule in spec.get("assignmentRules", [])
     ]
+    duplicate_rules = [
+        _duplicate_rule(name, rule, fields) for rule in spec.get("duplicateRules", [])
+    ]
     return ObjectDef(
         name=name,
         label=label,
@@ -402,7 +407,26 @@ def build_object(name: str, spec: dict[str, Any], *, key_prefix: str) -> ObjectD
         queryable=bool(spec.get("queryable", True)),
         record_types=record_types,
         assignment_rules=assignment_rules,
+        duplicate_rules=duplicate_rules,
         seed_rows=list(spec.get("rows", [])),
+    )
+
+
+def _duplicate_rule(obj: str, spec: dict[str, Any], fields: list[FieldDef]) -> DuplicateRuleDef:
+    """One ``duplicateRules`` entry: ``{name, fields, action}``, fields named as declared."""
+    by_name = {f.name.lower(): f.name for f in fields}
+    names = [str(n) for n in spec.get("fields") or []]
+    unknown = [n for n in names if n.lower() not in by_name]
+    if "name" not in spec or not names or unknown:
+        raise SchemaError(
+            f"object {obj}: a duplicate rule needs a name and fields of the object"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    action = str(spec.get("action", "block"))
+    if action not in {"block", "allow"}:
+        raise SchemaError(f"object {obj}: duplicate rule action {action!r} is not block or allow")
+    return DuplicateRuleDef(
+        name=str(spec["name"]), fields=[by_name[n.lower()] for n in names], action=action
     )
 
 

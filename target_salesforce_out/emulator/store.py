@@ -263,6 +263,8 @@ class Org:
         all_or_none: bool = False,
         record_fault: RecordFault | None = None,
         assignment: str | None = None,
+        allow_save: bool = False,
+        api_version: str = "62.0",
     ) -> list[SaveResult]:
         """Insert, update, upsert or delete records, validating each like an org.
 
@@ -281,6 +283,10 @@ class Org:
                 object that has rules (Lead, Case): :data:`ACTIVE_RULE`, a rule Id (see
                 :meth:`rule_id_problem`), or None for none. The rule's user becomes the
                 record's owner.
+            allow_save: Save a record that only ``allow`` duplicate rules match (the
+                ``allowSave`` of the REST API's Duplicate Rule Header); ``block`` rules
+                always refuse it.
+            api_version: The version in the ``attributes.url`` of matched duplicates.
 
         Returns:
             One result per record, in input order.
@@ -293,6 +299,9 @@ class Org:
         results: list[SaveResult | None] = [None] * len(records)
         log: list[_Undo] = []
         now = now_text()
+        # Records of one save are compared with existing records only, not with each other
+        # (Salesforce Help, "Duplicate Rules": matching runs against saved records).
+        saved: set[str] = set()
         with self._lock:
             if operation == "upsert":
                 self._reject_duplicate_keys(sobject, records, external_id_field, results)
@@ -306,9 +315,17 @@ class Org:
                         error = record_fault(f"{obj.name}:{key}")
                         if error is not None:
                             raise RecordErrorException(error)
+                    own: list[_Undo] = []
                     result = self._save_one(
-                        operation, obj, record, external_id_field, log=log, now=now
+                        operation, obj, record, external_id_field, log=own, now=now
                     )
+                    if operation in {"insert", "update", "upsert"} and result.id is not None:
+                        refusal = self._duplicates(obj, result.id, saved, allow_save, api_version)
+                        if refusal is not None:
+                            self.rollback(own)
+                            raise RecordErrorException(refusal)
+                        saved.add(result.id)
+                    log.extend(own)
                     # The active rule runs on creates and updates; a rule named by its Id
                     # runs on created records only (REST API Developer Guide, Assignment
                     # Rule Header).
@@ -332,6 +349,72 @@ class Org:
                 if outer is not None:
                     outer.extend(log)
         return final
+
+    def _duplicates(
+        self, obj: ObjectDef, rid: str, skip: set[str], allow_save: bool, api_version: str
+    ) -> RecordError | None:
+        """``DUPLICATES_DETECTED`` when a duplicate rule refuses saved record ``rid``, or None.
+
+        A rule matches another existing record (not one in ``skip``) whose every rule field
+        has the same non-empty value, text compared ignoring case. The error carries the
+        ``duplicateResult`` of the first refusing rule (SOAP API Developer Guide,
+        "DuplicateResult"; REST API Developer Guide, "Duplicate Rule Header"); its wording and
+        match rule name are the emulator's choice.
+        """
+        table = self._tables[obj.name]
+        row = table.rows.get(rid)
+        if row is None:
+            return None
+        for rule in obj.duplicate_rules:
+            if rule.action == "allow" and allow_save:
+                continue
+            wanted = [_match_value(row.get(name)) for name in rule.fields]
+            if any(v is None for v in wanted):
+                continue
+            matches = sorted(
+                other_id
+                for other_id, other in table.rows.items()
+                if other_id != rid
+                and other_id not in skip
+                and [_match_value(other.get(name)) for name in rule.fields] == wanted
+            )
+            if not matches:
+                continue
+            message = "Use one of these records?"
+            records = [
+                {
+                    "additionalInformation": [],
+                    "fieldDiffs": [],
+                    "matchConfidence": 100.0,
+                    "record": {
+                        "attributes": {
+                            "type": obj.name,
+                            "url": f"/services/data/v{api_version}/sobjects/{obj.name}/{mid}",
+                        },
+                        "Id": mid,
+                    },
+                }
+                for mid in matches
+            ]
+            result: dict[str, object] = {
+                "allowSave": rule.action == "allow",
+                "duplicateRule": rule.name,
+                "duplicateRuleEntityType": obj.name,
+                "errorMessage": message,
+                "matchResults": [
+                    {
+                        "entityType": obj.name,
+                        "errors": [],
+                        "matchEngine": "ExactMatchEngine",
+                        "matchRecords": records,
+                        "rule": f"{rule.name}_Match_Rule",
+                        "size": len(records),
+                        "success": True,
+                    }
+                ],
+            }
+            return RecordError("DUPLICATES_DETECTED", message, [], result)
+        return None
 
     @staticmethod
     def rule_id_problem(value: str) -> RecordError | None:
@@ -745,6 +828,15 @@ class Org:
         parent_name = f.reference_to[0]
         if isinstance(attributes, dict) and attributes.get("type"):
             parent_name = str(attributes["type"])
+        elif len(f.reference_to) > 1:
+            # A polymorphic parent must name its type (Bulk API Developer Guide, "Valid XML
+            # and JSON Records"); the REST code and text are not documented by Salesforce and
+            # are the emulator's choice.
+            raise record_error(
+                "INVALID_FIELD",
+                f"The polymorphic relationship {f.relationship_name} needs attributes.type, one "
+                f"of {', '.join(f.reference_to)}",
+            )
         parent = self.schema.get(parent_name)
         keys = [(k, v) for k, v in nested.items() if k != "attributes"]
         if parent is None or parent.name not in f.reference_to or len(keys) != 1:
@@ -909,3 +1001,10 @@ def _derive_name(obj: ObjectDef, row: dict[str, Any]) -> None:
         return
     parts = [row.get("FirstName"), row.get("LastName")]
     row["Name"] = " ".join(p for p in parts if p) or None
+
+
+def _match_value(value: object) -> object:
+    """A field value as a duplicate rule compares it: text ignoring case; empty is None."""
+    if value is None or value == "":
+        return None
+    return value.casefold() if isinstance(value, str) else value

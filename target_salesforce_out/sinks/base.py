@@ -118,10 +118,13 @@ class SalesforceSink(BatchSink):
         )
         # Objects this stream's records look up (their loads must land first); a reference
         # to the stream's own object orders nothing.
+        # A polymorphic path (``Contact:Who.External_Id__c``) names its parent's object.
         self.parents = frozenset(
-            c.field.reference_to[0].lower()
+            (
+                c.field.reference_to[0] if len(c.field.reference_to) == 1 else c.name.split(":")[0]
+            ).lower()
             for c in self.mapper.columns
-            if c.field.type == "reference" and len(c.field.reference_to) == 1
+            if c.field.type == "reference" and (len(c.field.reference_to) == 1 or ":" in c.name)
         ) - {self.obj.name.lower()}
         # What date parsing needs, computed once instead of per record.
         properties = self.schema.get("properties") or {}

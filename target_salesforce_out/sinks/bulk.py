@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from target_salesforce_out.assignment_rules import bulk_rule_id
+from target_salesforce_out.duplicate_rules import ALLOW_SAVE
 from target_salesforce_out.errors import (
     BulkJobAbortedError,
     BulkJobError,
@@ -47,7 +48,7 @@ from target_salesforce_out.jsonl_files import RECORD_ENCODER
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, Count
 from target_salesforce_out.retry_policy import backoff_seconds
-from target_salesforce_out.sinks import bulk_job
+from target_salesforce_out.sinks import bulk_job, duplicate_resend
 from target_salesforce_out.sinks.base import Item, SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import MAX_RECORD_CHARS, RowFormat, column_kind
 from target_salesforce_out.sinks.bulk_results import ResultReader, stored_record
@@ -128,8 +129,16 @@ class BulkSink(SalesforceSink):
         self._stop = threading.Event()
         # Job files handed to the pool whose rows are not all accounted for yet, by seq.
         self._unsettled: dict[int, JobFile] = {}
+        # Bulk API 2.0 has no duplicate rule header: with allow_save, rows refused as
+        # duplicates go again over REST (see duplicate_resend).
+        allow_save = self.settings.duplicate_rules == ALLOW_SAVE and self._job_op.sends_fields
         self._result_reader = ResultReader(
-            self, self._format, self._job_op, self._dir, self._new_job_file
+            self,
+            self._format,
+            self._job_op,
+            self._dir,
+            self._new_job_file,
+            self._resend_duplicates if allow_save else None,
         )
 
     # -- setup -------------------------------------------------------------------------
@@ -532,6 +541,10 @@ class BulkSink(SalesforceSink):
             unmatched=results.unmatched,
         )
         return results.retry, results.failed + results.unprocessed + results.missing, info
+
+    def _resend_duplicates(self, records: list[dict[str, Any]], job_id: str) -> int:
+        """Send rows refused as duplicates again over REST; return how many failed again."""
+        return duplicate_resend.resend(self, self._job_op, records, job_id)
 
     def _settle_job(self, job: JobFile, reason: str) -> None:
         """Dead-letter the rows of a job that ended early and that no result accounts for.

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from target_salesforce_out.duplicate_rules import DUPLICATES_DETECTED
 from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import Count
@@ -30,6 +31,8 @@ from target_salesforce_out.sinks.job_file import INDEX_BLOCK_ROWS, JobFile
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 T = TypeVar("T")
+# Sends rows refused as duplicates again (another API), returns how many failed again.
+Resend = Callable[[list[dict[str, Any]], str], int]
 # Several errors in one sf__Error cell: "A:msg:F -- B:msg:--" (the joining is not documented
 # by Salesforce; the emulator's choice).
 _NEXT_ERROR = re.compile(r" --\s+(?=[A-Z][A-Z0-9_]*:)")
@@ -101,16 +104,20 @@ class ResultReader:
         job_operation: Operation,
         directory: Path,
         new_job_file: Callable[[], JobFile],
+        resend_duplicates: Resend | None = None,
     ) -> None:
         """Results of ``sink``'s jobs of ``job_operation``, spooled in ``directory``.
 
-        ``new_job_file`` gives an empty job file for rows to send again.
+        ``new_job_file`` gives an empty job file for rows to send again;
+        ``resend_duplicates``, when given, takes the rows that failed with
+        ``DUPLICATES_DETECTED`` instead of dead-lettering them.
         """
         self._sink = sink
         self._format = row_format
         self._job_operation = job_operation
         self._directory = directory
         self._new_job_file = new_job_file
+        self._resend_duplicates = resend_duplicates
 
     def read(self, job: JobFile, job_id: str, attempt: int, info: dict[str, Any]) -> JobResults:
         """Match every result row of job ``job_id`` (try ``attempt``, from 0) to ``job``'s rows.
@@ -183,6 +190,7 @@ class ResultReader:
         sink = self._sink
         retry: JobFile | None = None
         failed = unmatched = 0
+        duplicates: list[dict[str, Any]] = []
         for row, key in self._rows(job_id, "failedResults", 2):
             claimed = None if key is None else job.claim(key)
             if key is None or claimed is None:
@@ -191,6 +199,9 @@ class ResultReader:
             record_json, line = claimed
             # sf__Id, sf__Error, then the uploaded columns.
             error = parse_sf_error(row[1])
+            if self._resend_duplicates is not None and error.code == DUPLICATES_DETECTED:
+                duplicates.append(stored_record(record_json))
+                continue
             if can_retry and is_retryable(error, sink.operation, attempt):
                 if retry is None:
                     retry = job.retry = self._new_job_file()
@@ -198,6 +209,8 @@ class ResultReader:
                 continue
             failed += 1
             sink.reject(stored_record(record_json), error, source="salesforce", job_id=job_id)
+        if duplicates and self._resend_duplicates is not None:
+            failed += self._resend_duplicates(duplicates, job_id)
         return retry, failed, unmatched
 
     def _unprocessed(

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from target_salesforce_out.assignment_rules import auto_assign_header
+from target_salesforce_out.duplicate_rules import duplicates_of, rule_header
 from target_salesforce_out.errors import (
     ApiLimitError,
     ErrorDetail,
@@ -42,13 +43,15 @@ def record_errors(result: dict[str, Any]) -> list[ErrorDetail]:
     """The ``errors`` of one Collections result (``statusCode`` envelope).
 
     REST API Developer Guide, sObject Collections: each result holds ``id``, ``success`` and
-    ``errors`` (``statusCode``, ``message``, ``fields``).
+    ``errors`` (``statusCode``, ``message``, ``fields``); a duplicate rule's refusal adds
+    ``duplicateResult`` (REST API Developer Guide, "Duplicate Rule Header").
     """
     errors = [
         ErrorDetail(
             str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
             str(e.get("message") or ""),
             tuple(e.get("fields") or ()),
+            duplicates_of(e),
         )
         for e in result.get("errors") or ()
     ]
@@ -67,8 +70,11 @@ class RestSink(SalesforceSink):
     ) -> None:
         """Set up the sink; no batch has calls running yet."""
         super().__init__(target, stream_name, schema, key_properties)
-        # Sent with every create, update and upsert call (the header is for saves only).
-        self._save_headers = auto_assign_header(self.assignment_rule)
+        # Sent with every create, update and upsert call (the headers are for saves only).
+        self._save_headers = {
+            **auto_assign_header(self.assignment_rule),
+            **rule_header(self.settings.duplicate_rules),
+        }
         # The keys and the calls of the batches whose last calls may still be running.
         self._running: deque[tuple[set[Any], list[Future[None]]]] = deque()
 

@@ -12,6 +12,7 @@ from ..errors import SaveResult
 from ..wire import ErrorResponse, Request, Response, error_response, json_response
 from ..wire import not_found as not_found_response
 from .common import (
+    allow_save,
     assignment,
     json_object,
     parse_json,
@@ -184,6 +185,8 @@ def _save(
         all_or_none=all_or_none,
         record_fault=record_faults(req),
         assignment=assignment(req),
+        allow_save=allow_save(req),
+        api_version=req.version,
     )
     sleep_records(req, len(records))
     upsert = operation == "upsert"

@@ -9,7 +9,7 @@ from typing import Any
 from ..definitions import ObjectDef
 from ..errors import RecordError
 from ..store import ACTIVE_RULE, Org, RecordFault
-from ..wire import ErrorResponse, Request, Response, error_response
+from ..wire import ErrorResponse, Request, Response, error_response, json_response
 from ..wire import not_found as not_found_response
 
 
@@ -78,6 +78,9 @@ def json_object(req: Request) -> dict[str, Any]:
 def dml_error(error: RecordError, req: Request) -> Response:
     """A single-record DML failure as a REST error array (404 for missing records)."""
     status = 404 if error.status_code in {"NOT_FOUND", "ENTITY_IS_DELETED"} else 400
+    if error.duplicate_result is not None:
+        # REST API Developer Guide, "Duplicate Rule Header": the error carries duplicateResult.
+        return json_response(status, [error.as_rest()], req)
     return error_response(status, error.status_code, error.message, req, fields=error.fields)
 
 
@@ -105,6 +108,19 @@ def sleep_records(req: Request, count: int) -> None:
     record_ms = req.backend.record_ms
     if record_ms > 0 and count:
         time.sleep(record_ms * count / 1000)
+
+
+def allow_save(req: Request) -> bool:
+    """Whether the ``Sforce-Duplicate-Rule-Header`` asks to save despite alert-only rules.
+
+    REST API Developer Guide, "Duplicate Rule Header": ``field=value`` pairs joined by ``;``
+    (``allowSave``, ``includeRecordDetails``, ``runAsCurrentUser``), each ``false`` by default.
+    """
+    for part in (req.headers.get("Sforce-Duplicate-Rule-Header") or "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "allowsave":
+            return value.strip().lower() == "true"
+    return False
 
 
 def assignment(req: Request) -> str | None:

@@ -17,6 +17,7 @@ from ..errors import SaveResult
 from ..wire import ErrorResponse, Request, Response, empty, error_response, json_response
 from ..wire import not_found as not_found_response
 from .common import (
+    allow_save,
     assignment,
     dml_error,
     json_object,
@@ -251,6 +252,8 @@ def _save_single(
         external_id_field=external_id_field,
         record_fault=record_faults(req),
         assignment=assignment(req),
+        allow_save=allow_save(req),
+        api_version=req.version,
     )[0]
     sleep_records(req, 1)
     if not result.success:
