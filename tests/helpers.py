@@ -195,3 +195,33 @@ INVOICE_PROPS = {
     "is_paid": {"type": ["boolean", "null"]},
     "email": {"type": ["string", "null"]},
 }
+
+
+def describe_field(name: str, type_: str = "string", **kw: Any) -> Any:
+    """A FieldInfo as describe would give it: a plain createable, updateable, nillable field."""
+    from target_salesforce_out.describe import FieldInfo
+
+    base: dict[str, Any] = dict(
+        name=name,
+        label=kw.pop("label", name),
+        type=type_,
+        createable=True,
+        updateable=True,
+        nillable=True,
+        defaulted_on_create=False,
+        external_id=False,
+        id_lookup=False,
+        unique=False,
+        length=0,
+        precision=0,
+        scale=0,
+        digits=0,
+        reference_to=(),
+        relationship_name=None,
+        picklist_values=frozenset(),
+        restricted_picklist=False,
+        calculated=False,
+        custom=name.endswith("__c"),
+    )
+    base.update(kw)
+    return FieldInfo(**base)

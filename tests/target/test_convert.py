@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers import describe_field as field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,33 +29,6 @@ from target_salesforce_out.settings import StreamSettings
 def scaled(examples: int) -> int:
     """``examples`` under the CI profile; proportionally more under ``soak`` (tests/conftest.py)."""
     return examples * settings.default.max_examples // 100
-
-
-def field(name: str, type_: str, **kw: Any) -> FieldInfo:
-    base: dict[str, Any] = dict(
-        name=name,
-        label=name,
-        type=type_,
-        createable=True,
-        updateable=True,
-        nillable=True,
-        defaulted_on_create=False,
-        external_id=False,
-        id_lookup=False,
-        unique=False,
-        length=0,
-        precision=0,
-        scale=0,
-        digits=0,
-        reference_to=(),
-        relationship_name=None,
-        picklist_values=frozenset(),
-        restricted_picklist=False,
-        calculated=False,
-        custom=name.endswith("__c"),
-    )
-    base.update(kw)
-    return FieldInfo(**base)
 
 
 PICKS = frozenset({"Gold", "Silver", "Bronze"})

@@ -7,39 +7,13 @@ from decimal import Decimal
 
 import pytest
 from helpers import base_config, record, run_target, schema
+from helpers import describe_field as field
 
 from target_salesforce_out.converters import converter_for
-from target_salesforce_out.describe import FieldInfo, ObjectInfo
+from target_salesforce_out.describe import ObjectInfo
 from target_salesforce_out.errors import ValueProblemError
 from target_salesforce_out.mapping import RecordMapper, resolve_property
 from target_salesforce_out.settings import StreamSettings
-
-
-def field(name, type_="string", **kw):
-    base = dict(
-        name=name,
-        label=kw.pop("label", name),
-        type=type_,
-        createable=True,
-        updateable=True,
-        nillable=True,
-        defaulted_on_create=False,
-        external_id=False,
-        id_lookup=False,
-        unique=False,
-        length=0,
-        precision=0,
-        scale=0,
-        digits=0,
-        reference_to=(),
-        relationship_name=None,
-        picklist_values=frozenset(),
-        restricted_picklist=False,
-        calculated=False,
-        custom=name.endswith("__c"),
-    )
-    base.update(kw)
-    return FieldInfo(**base)
 
 
 def obj(*fields, name="Contact"):
