@@ -18,15 +18,19 @@ from target_salesforce_out.duplicate_rules import ALLOW_SAVE, rule_header
 from target_salesforce_out.errors import (
     ErrorDetail,
     RecordRejectedError,
-    SalesforceApiError,
     SalesforceOutError,
 )
 from target_salesforce_out.operations import Operation
-from target_salesforce_out.reporting import NOT_SENT, Count
+from target_salesforce_out.reporting import Count
 from target_salesforce_out.settings import REST_MAX_BATCH
 from target_salesforce_out.sinks.base import Item, SalesforceSink
-from target_salesforce_out.sinks.rest import record_errors
-from target_salesforce_out.wire import encode_collection
+from target_salesforce_out.sinks.rest import (
+    call_failure,
+    create_records,
+    record_errors,
+    update_records,
+    upsert_records,
+)
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 
@@ -87,39 +91,15 @@ def _send(
 ) -> int:
     """One sObject Collections call for ``chunk``; return how many records failed."""
     client, sobject = sink.runtime.client, sink.obj.name
-    records = [fields for _, fields in chunk]
     try:
         if operation is Operation.INSERT or key is None:
-            response = client.request(
-                "POST",
-                "/composite/sobjects",
-                body=encode_collection(sobject, records),
-                idempotent=False,
-                headers=headers,
-            )
+            results = create_records(client, sobject, chunk, headers)
         elif operation.finds_by_key:
-            response = client.request(
-                "PATCH",
-                f"/composite/sobjects/{sobject}/{key}",
-                body=encode_collection(sobject, records),
-                headers=headers,
-            )
+            results = upsert_records(client, sobject, key, chunk, headers)
         else:
-            by_id = [{("id" if k == "Id" else k): v for k, v in r.items()} for r in records]
-            response = client.request(
-                "PATCH",
-                "/composite/sobjects",
-                body=encode_collection(sobject, by_id),
-                headers=headers,
-            )
-        results = list(response.json())
+            results = update_records(client, sobject, chunk, headers)
     except SalesforceOutError as exc:
-        if isinstance(exc, SalesforceApiError):
-            detail = ErrorDetail(exc.error_code, f"the call carrying this record failed: {exc}")
-            source = "salesforce"
-        else:
-            detail = ErrorDetail(NOT_SENT, f"not sent again over REST: {exc}")
-            source = "target"
+        detail, source = call_failure(exc, "not sent again over REST")
         for record, _ in chunk:
             sink.reject(record, detail, source=source, job_id=job_id)
         return len(chunk)

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from target_salesforce_out.assignment_rules import auto_assign_header
+from target_salesforce_out.client import SalesforceClient
 from target_salesforce_out.duplicate_rules import duplicates_of, rule_header
 from target_salesforce_out.errors import (
     ApiLimitError,
@@ -56,6 +57,50 @@ def record_errors(result: dict[str, Any]) -> list[ErrorDetail]:
         for e in result.get("errors") or ()
     ]
     return errors or [ErrorDetail("UNKNOWN", "Salesforce reported a failure without an error")]
+
+
+def upsert_records(
+    client: SalesforceClient, sobject: str, key: str, chunk: list[Item], headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One sObject Collections upsert by ``key`` (an external id field, or Id)."""
+    body = encode_collection(sobject, [fields for _, fields in chunk])
+    response = client.request(
+        "PATCH", f"/composite/sobjects/{sobject}/{key}", body=body, headers=headers
+    )
+    return list(response.json())
+
+
+def create_records(
+    client: SalesforceClient, sobject: str, chunk: list[Item], headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One sObject Collections create (never sent twice: a lost answer is an unknown outcome)."""
+    body = encode_collection(sobject, [fields for _, fields in chunk])
+    response = client.request(
+        "POST", "/composite/sobjects", body=body, idempotent=False, headers=headers
+    )
+    return list(response.json())
+
+
+def update_records(
+    client: SalesforceClient, sobject: str, chunk: list[Item], headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One sObject Collections update by Id (each record's ``id`` attribute)."""
+    records = [{("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk]
+    body = encode_collection(sobject, records)
+    response = client.request("PATCH", "/composite/sobjects", body=body, headers=headers)
+    return list(response.json())
+
+
+def call_failure(exc: Exception, unsent: str) -> tuple[ErrorDetail, str]:
+    """The dead-letter detail and source for the records of a call that failed as a whole.
+
+    Salesforce answered the call with an error, so none of them was written; a call that
+    could not be made at all (no connection, the API budget) sent nothing.
+    """
+    if isinstance(exc, SalesforceApiError):
+        detail = ErrorDetail(exc.error_code, f"the call carrying this record failed: {exc}")
+        return detail, "salesforce"
+    return ErrorDetail(NOT_SENT, f"{unsent}: {exc}"), "target"
 
 
 class RestSink(SalesforceSink):
@@ -286,35 +331,14 @@ class RestSink(SalesforceSink):
 
     def _upsert_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
         key = self.key_name()
-        body = encode_collection(self.obj.name, [fields for _, fields in chunk])
-        response = self.runtime.client.request(
-            "PATCH",
-            f"/composite/sobjects/{self.obj.name}/{key}",
-            body=body,
-            headers=self._save_headers,
-        )
-        return list(response.json())
+        assert key is not None
+        return upsert_records(self.runtime.client, self.obj.name, key, chunk, self._save_headers)
 
     def _create_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
-        body = encode_collection(self.obj.name, [fields for _, fields in chunk])
-        response = self.runtime.client.request(
-            "POST",
-            "/composite/sobjects",
-            body=body,
-            idempotent=False,
-            headers=self._save_headers,
-        )
-        return list(response.json())
+        return create_records(self.runtime.client, self.obj.name, chunk, self._save_headers)
 
     def _update_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
-        records = [
-            {("id" if k == "Id" else k): v for k, v in fields.items()} for _, fields in chunk
-        ]
-        body = encode_collection(self.obj.name, records)
-        response = self.runtime.client.request(
-            "PATCH", "/composite/sobjects", body=body, headers=self._save_headers
-        )
-        return list(response.json())
+        return update_records(self.runtime.client, self.obj.name, chunk, self._save_headers)
 
     def _delete_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
         ids = ",".join(str(fields["Id"]) for _, fields in chunk)
@@ -401,12 +425,7 @@ class RestSink(SalesforceSink):
         Salesforce answered the whole call with an error, so none of them was written; a
         call that could not be made at all (no connection, the API budget) sent nothing.
         """
-        if isinstance(exc, SalesforceApiError):
-            detail = ErrorDetail(exc.error_code, f"the call carrying this record failed: {exc}")
-            source = "salesforce"
-        else:
-            detail = ErrorDetail(NOT_SENT, f"not sent: {exc}")
-            source = "target"
+        detail, source = call_failure(exc, "not sent")
         for record, _ in chunk:
             self.reject(record, detail, source=source)
 
