@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .definitions import STRING_TYPES
 from .ids import normalize as normalize_id
 
 if TYPE_CHECKING:
@@ -49,19 +50,8 @@ _BAD_RELATIONSHIP_TEXT = (
 
 
 # Field type groups, by describe `type`.
-_TEXT_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "encryptedstring",
-    }
-)
+# Text-like field types: compared case-insensitively, quoted in literals.
+_TEXT_TYPES = STRING_TYPES
 _ID_TYPES = frozenset({"id", "reference"})
 _INT_TYPES = frozenset({"int", "long"})
 _FLOAT_TYPES = frozenset({"double", "currency", "percent"})
