@@ -16,6 +16,8 @@ from typing import Any
 from jsonschema import ValidationError
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR, extend_validator_with_defaults
 
+from target_salesforce_out import deleted_records, ledger
+from target_salesforce_out.api_choice import api_choice_problems
 from target_salesforce_out.assignment_rules import ASSIGNABLE, setting_problem
 from target_salesforce_out.duplicate_rules import ALLOW_SAVE
 from target_salesforce_out.grants import GRANTS, grant_for
@@ -119,15 +121,16 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
         for key in own
         if key not in STREAM_KEYS
     ]
-    api = entry.get("api") or "rest"
+    api = entry.get("api") or "auto"
     size = entry.get("batch_size")
-    if size is not None and api == "rest" and not 1 <= int(size) <= REST_MAX_BATCH:
-        problems.append(f"{where}: batch_size {size} is out of range for api rest (1-200)")
+    if size is not None and api != "bulk" and not 1 <= int(size) <= REST_MAX_BATCH:
+        problems.append(f"{where}: batch_size {size} is out of range for api {api} (1-200)")
     if size is not None and api == "bulk" and int(size) < 1:
         problems.append(f"{where}: batch_size {size} must be at least 1")
     operation = entry.get("operation")
-    if operation in set(Operation) and not Operation(operation).rest and api != "bulk":
-        problems.append(f"{where}: operation {operation} needs api bulk")
+    if operation in set(Operation) and not Operation(operation).rest and api == "rest":
+        problems.append(f"{where}: operation {operation} needs api bulk (or auto)")
+    problems += api_choice_problems(where, own, entry)
     if entry.get("external_id_field") and entry.get("match_fields"):
         problems.append(f"{where}: give external_id_field or match_fields, not both")
     rule = own.get("assignment_rule")
@@ -149,6 +152,7 @@ def _check_stream(name: str, own: dict[str, Any], entry: dict[str, Any]) -> list
             f"{where}: duplicate_rules allow_save applies to saves; operation {operation} "
             "saves no record"
         )
+    problems += deleted_records.stream_problems(where, own, entry, api)
     return problems
 
 
@@ -160,6 +164,8 @@ def cross_setting_problems(config: dict[str, Any]) -> list[str]:
     for name, entry in (config.get("streams") or {}).items():
         own = set_keys(entry)
         problems += _check_stream(name, own, {**defaults, **own})
+    problems += deleted_records.run_problems(config)
+    problems += ledger.config_problems(config)
     percent = config.get("max_api_usage_percent")
     if percent is not None and not 0 < float(percent) <= 100:
         problems.append(f"max_api_usage_percent {percent} must be in (0, 100]")

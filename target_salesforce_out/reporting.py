@@ -21,6 +21,7 @@ from typing import Any
 
 from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.jsonl_files import JsonlWriter
+from target_salesforce_out.predictions import RunKeys, StreamForecast
 
 LOGGER = logging.getLogger("target_salesforce_out")
 PROGRESS_INTERVAL_SECONDS = 10.0
@@ -48,6 +49,23 @@ class Count(StrEnum):
     WOULD_CREATE = "would_create"
     WOULD_UPDATE = "would_update"
     WOULD_DELETE = "would_delete"
+    # Rows deleted at the source (_sdc_deleted_at): not written under deleted_records: ignore;
+    # already gone from Salesforce when deleted (a replayed delete is no failure).
+    IGNORED_DELETED = "ignored_deleted"
+    ALREADY_DELETED = "already_deleted"
+    # Records of earlier runs deleted (or failing to be) by mirror: not records of this run's
+    # input, so outside received's balance.
+    MIRROR_DELETED = "mirror_deleted"
+    MIRROR_FAILED = "mirror_failed"
+    # Not sent: the ledger holds the same payload as confirmed by Salesforce (an outcome).
+    UNCHANGED = "unchanged"
+    # Kept records of earlier runs offered again by the ledger (also counted in received).
+    RETRIED_FROM_LEDGER = "retried_from_ledger"
+    # Bulk rows that failed on a row lock; of them, those sent again over REST, and those of
+    # these that failed in the end (see sinks/lock_retry.py).
+    LOCK_FAILED = "lock_failed"
+    LOCK_RETRIED = "lock_retried"
+    LOCK_RETRY_FAILED = "lock_retry_failed"
 
 
 # The counter of a rejected record, by its error code; every other code counts as failed.
@@ -68,6 +86,12 @@ class StreamStats:
     operation: str = "upsert"
     counts: dict[Count, int] = field(default_factory=lambda: dict.fromkeys(Count, 0))
     bulk_jobs: list[dict[str, Any]] = field(default_factory=list)
+    # What mirror did at the stream's ACTIVATE_VERSION (see mirror.py); None without mirror.
+    mirror: dict[str, Any] | None = None
+    # The API of each batch, consecutive batches of one API merged (see add_batch).
+    api_batches: list[dict[str, Any]] = field(default_factory=list)
+    # What a dry run predicts (see predictions.py); None in a real run.
+    forecast: StreamForecast | None = None
 
     def __getitem__(self, count: Count) -> int:
         """The value of one counter."""
@@ -95,11 +119,22 @@ class StreamStats:
         """The stream's entry in the run report: object, api, operation, counters, jobs."""
         return {
             "sobject": self.sobject,
-            "api": self.api,
+            "api": self.api_used,
             "operation": self.operation,
             **{count.value: n for count, n in self.counts.items()},
             "bulk_jobs": [dict(job) for job in self.bulk_jobs],
+            **({"mirror": dict(self.mirror)} if self.mirror is not None else {}),
+            "api_batches": [dict(run) for run in self.api_batches],
+            **(self.forecast.as_dict() if self.forecast is not None else {}),
         }
+
+    @property
+    def api_used(self) -> str:
+        """The ``api`` setting; with ``auto``, also what it used: ``auto (rest+bulk)``."""
+        if self.api != "auto":
+            return self.api
+        used = list(dict.fromkeys(str(run["api"]) for run in self.api_batches))
+        return f"auto ({'+'.join(used)})" if used else "auto"
 
 
 # Outcomes other than written: with written, every received record has exactly one.
@@ -110,6 +145,9 @@ _OTHER_OUTCOMES = (
     Count.WOULD_CREATE,
     Count.WOULD_UPDATE,
     Count.WOULD_DELETE,
+    Count.IGNORED_DELETED,
+    Count.ALREADY_DELETED,
+    Count.UNCHANGED,
 )
 
 
@@ -139,6 +177,12 @@ class RunReport:
         self._job_states: dict[str, dict[str, str]] = {}
         self._last_progress: tuple[float, dict[str, int]] = (self._t0, {})
         self._rejections_by_code: dict[str, int] = {}
+        # The SCHEMA last written to the dead-letter file, per stream (see reject).
+        self._schemas_written: dict[str, Mapping[str, Any]] = {}
+        # The load plan's steps, with what each did (see LoadOrder.plan_report).
+        self.plan: list[dict[str, Any]] = []
+        # Keys the run's records carry, for the dry run's missing-parent check.
+        self.run_keys = RunKeys()
 
     def stream(self, name: str) -> StreamStats:
         """The counters of ``name`` (created on first use)."""
@@ -148,7 +192,12 @@ class RunReport:
     def add(self, name: str, count: Count, n: int = 1) -> None:
         """Add ``n`` to one counter of stream ``name``."""
         with self._lock:
-            self.streams.setdefault(name, StreamStats()).counts[count] += n
+            # Not setdefault(name, StreamStats()): building the default costs more than the
+            # add itself, once per record.
+            stats = self.streams.get(name)
+            if stats is None:
+                stats = self.streams[name] = StreamStats()
+            stats.counts[count] += n
 
     def add_many(self, name: str, counts: Mapping[Count, int]) -> None:
         """Add to several counters of stream ``name`` at once."""
@@ -156,6 +205,27 @@ class RunReport:
             stats = self.streams.setdefault(name, StreamStats())
             for count, n in counts.items():
                 stats.counts[count] += n
+
+    def add_batch(self, name: str, api: str, records: int) -> None:
+        """One batch of ``records`` went (or, in a dry run, would go) through ``api``.
+
+        Consecutive batches of one API are merged, so a long run's report stays small.
+        """
+        with self._lock:
+            runs = self.streams.setdefault(name, StreamStats()).api_batches
+            if runs and runs[-1]["api"] == api:
+                runs[-1]["batches"] += 1
+                runs[-1]["records"] += records
+            else:
+                runs.append({"api": api, "batches": 1, "records": records})
+
+    def forecast(self, name: str) -> StreamForecast:
+        """What the dry run predicts for stream ``name`` (created on first use)."""
+        with self._lock:
+            stats = self.streams.setdefault(name, StreamStats())
+            if stats.forecast is None:
+                stats.forecast = StreamForecast()
+            return stats.forecast
 
     def add_job(self, name: str, job: dict[str, Any]) -> None:
         """Record a Bulk job id with its counts."""
@@ -173,8 +243,13 @@ class RunReport:
         operation: str,
         key: str = "",
         job_id: str | None = None,
+        schema: tuple[Mapping[str, Any], list[str]] | None = None,
     ) -> None:
         """Dead-letter one record, log it, and count it by its outcome.
+
+        ``schema`` is the stream's SCHEMA and key properties: the first line of each stream
+        (and of each new SCHEMA) in a run carries them, so that ``dead-letters-to-singer``
+        can replay the lines with the schema the tap sent.
 
         ``NOT_SENT`` and ``OUTCOME_UNKNOWN`` records have their own counters; every other
         code counts as failed. The first :data:`LOGGED_REJECTIONS` are logged in full, so a
@@ -190,6 +265,12 @@ class RunReport:
         }
         if job_id:
             entry["job_id"] = job_id
+        if schema is not None:
+            with self._lock:
+                first = self._schemas_written.get(stream) is not schema[0]
+                self._schemas_written[stream] = schema[0]
+            if first:
+                entry["schema"], entry["key_properties"] = schema
         entry["run_id"] = self.run_id
         entry["time"] = datetime.now(UTC).isoformat()
         self.dead_letters.write(entry)
@@ -240,6 +321,19 @@ class RunReport:
             LOGGED_REJECTIONS,
             counts,
         )
+
+    def log_ignored_deletes(self) -> None:
+        """Once per stream: how many rows deleted at the source were not written."""
+        with self._lock:
+            ignored = {n: s[Count.IGNORED_DELETED] for n, s in self.streams.items()}
+        for name, n in ignored.items():
+            if n:
+                LOGGER.info(
+                    "stream %r: %d record(s) deleted at the source (_sdc_deleted_at) ignored; "
+                    "set deleted_records to delete to delete them in Salesforce",
+                    name,
+                    n,
+                )
 
     def set_job_state(self, stream: str, job_id: str, state: str) -> None:
         """The latest state seen of a Bulk job (shown by the progress lines)."""
@@ -301,6 +395,18 @@ class RunReport:
             "dead_letters_written": self.dead_letters.lines,
             "success_path": str(self.successes.path) if self.successes.path else None,
             "streams": streams,
+            **(
+                {
+                    "predicted_api_calls": sum(
+                        s["predicted_api_calls"]["total"]
+                        for s in streams.values()
+                        if "predicted_api_calls" in s
+                    )
+                }
+                if self.dry_run
+                else {}
+            ),
+            "plan": [dict(step) for step in self.plan],
             "errors": list(self.errors),
         }
 
@@ -311,6 +417,7 @@ class RunReport:
         self.dead_letters.close()
         self.successes.close()
         self.log_rejection_counts()
+        self.log_ignored_deletes()
         report = self.as_dict(status=status, api_calls=api_calls, usage=usage)
         if self.report_path is not None:
             self.report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,15 +24,18 @@ RECORD_RETRY_BASE_SECONDS = 0.5
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "ALL_OR_NONE_OPERATION_ROLLED_BACK"})
 
 
-def is_retryable(error: ErrorDetail, operation: Operation, attempt: int) -> bool:
-    """Whether a record that failed with ``error`` on try ``attempt`` (from 0) goes again."""
-    if error.code in RETRYABLE_CODES:
-        return True
+def is_row_lock(error: ErrorDetail) -> bool:
+    """Whether ``error`` is a row lock: ``UNABLE_TO_LOCK_ROW``, or a trigger's that hit one."""
     # A trigger or flow that hit a row lock reports it inside its own error.
-    if (
+    return error.code == "UNABLE_TO_LOCK_ROW" or (
         error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
         and "UNABLE_TO_LOCK_ROW" in error.message
-    ):
+    )
+
+
+def is_retryable(error: ErrorDetail, operation: Operation, attempt: int) -> bool:
+    """Whether a record that failed with ``error`` on try ``attempt`` (from 0) goes again."""
+    if error.code in RETRYABLE_CODES or is_row_lock(error):
         return True
     # Two concurrent upserts of one new key: one creates it, the other fails DUPLICATE_VALUE
     # and, sent once more, updates it (the race is not documented by Salesforce). "Duplicate

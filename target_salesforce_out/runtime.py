@@ -17,6 +17,7 @@ from target_salesforce_out.auth import Authenticator
 from target_salesforce_out.client import SalesforceClient
 from target_salesforce_out.describe import DescribeCache, ObjectInfo
 from target_salesforce_out.errors import ConfigError, SalesforceApiError
+from target_salesforce_out.ledger import Ledger
 from target_salesforce_out.reporting import PROGRESS_INTERVAL_SECONDS, RunReport
 from target_salesforce_out.settings import DEFAULT_API_VERSION
 
@@ -47,6 +48,20 @@ class Runtime:
             config.get("report_path"),
             dry_run=self.dry_run,
             success_path=config.get("success_path"),
+        )
+        # The sync ledger (ledger_path), shared by the sinks; None: every record is sent.
+        ledger_path = config.get("ledger_path")
+        self.ledger = (
+            Ledger(
+                ledger_path,
+                full_refresh=bool(config.get("full_refresh")),
+                retry_runs=int(config.get("retry_rejected_runs") or 0)
+                if config.get("retry_rejected_runs") is not None
+                else 3,
+                read_only=self.dry_run,
+            )
+            if ledger_path
+            else None
         )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -122,6 +137,8 @@ class Runtime:
         if self._report is not None:
             return self._report
         self.stop_workers()
+        if self.ledger is not None:
+            self.ledger.close()  # every confirmation and kept record, committed
         report = self.report.finish(
             status=status,
             api_calls=self.client.api_calls,

@@ -17,10 +17,19 @@ from target_salesforce_out.grants import AUTH_FLOWS, SECRET_SETTINGS
 from target_salesforce_out.operations import Operation
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hard_delete")
+# The deleted_records setting: what a record the source deleted (_sdc_deleted_at) does.
+DELETED_RECORDS = ("ignore", "delete", "hard_delete")
+# mirror_max_delete_percent when unset.
+DEFAULT_MIRROR_MAX_DELETE_PERCENT = 20.0
 DEFAULT_API_VERSION = "62.0"
 REST_MAX_BATCH = 200
 # Bulk jobs are also cut by bytes (see sinks/bulk.py); this only bounds the record count.
 BULK_DEFAULT_BATCH = 150_000_000
+# api: auto (the default) writes through REST until a stream's pending records pass the
+# threshold; records wait in memory until then, hence the cap.
+APIS = ("auto", "rest", "bulk")
+DEFAULT_BULK_THRESHOLD = 2000
+MAX_BULK_THRESHOLD = 100_000
 
 _STREAM_PROPERTIES = th.PropertiesList(
     th.Property(
@@ -55,9 +64,19 @@ _STREAM_PROPERTIES = th.PropertiesList(
         "api",
         th.StringType,
         title="API",
-        description="rest (sObject Collections, 200 records a call; default) or bulk "
+        description="auto (default: REST until the stream's pending records pass "
+        "bulk_threshold, then a Bulk API 2.0 job; match_fields streams stay on REST, "
+        "hard_delete always uses Bulk), rest (sObject Collections, 200 records a call) or bulk "
         "(Bulk API 2.0 ingest jobs).",
-        allowed_values=["rest", "bulk"],
+        allowed_values=list(APIS),
+    ),
+    th.Property(
+        "bulk_threshold",
+        th.IntegerType,
+        title="Bulk threshold",
+        description="With api auto: records pending in the stream (received, not yet written) "
+        f"above which they go as a Bulk job instead of REST calls (default "
+        f"{DEFAULT_BULK_THRESHOLD}; 1-{MAX_BULK_THRESHOLD}). Until then they wait in memory.",
     ),
     th.Property(
         "batch_size",
@@ -111,6 +130,24 @@ _STREAM_PROPERTIES = th.PropertiesList(
         "the dead-letter line names the matching duplicates) or allow_save (save records that "
         "only alert-only rules match; Bulk rows refused as duplicates are sent again over REST).",
         allowed_values=["enforce", "allow_save"],
+    ),
+    th.Property(
+        "deleted_records",
+        th.StringType,
+        title="Deleted records",
+        description="What a record with _sdc_deleted_at set (a row deleted at the source, as "
+        "log-based taps send it) does in a stream that writes: ignore (default: not written, "
+        "counted as ignored_deleted), delete (deleted in Salesforce by the stream's key), or "
+        "hard_delete (deleted without the Recycle Bin; Bulk API only).",
+        allowed_values=list(DELETED_RECORDS),
+    ),
+    th.Property(
+        "mirror",
+        th.BooleanType,
+        title="Mirror full-table versions",
+        description="true: when the tap sends ACTIVATE_VERSION, delete the records this stream "
+        "wrote in earlier runs (per the ledger) that the new version no longer has. Needs "
+        "ledger_path; bounded by mirror_max_delete_percent.",
     ),
 )
 # Every key a streams entry (or defaults) may hold; a key added above is known here too.
@@ -204,8 +241,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         th.ObjectType(additional_properties=_STREAM_PROPERTIES),
         title="Streams",
         description="Loading settings keyed by incoming stream name: sobject, operation, "
-        "external_id_field, match_fields, api, batch_size, field_mapping, unmapped_properties, "
-        "person_account, record_type, assignment_rule, duplicate_rules.",
+        "external_id_field, match_fields, api, bulk_threshold, batch_size, field_mapping, "
+        "unmapped_properties, person_account, record_type, assignment_rule, duplicate_rules, "
+        "deleted_records, mirror.",
     ),
     th.Property(
         "defaults",
@@ -267,6 +305,38 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=4,
     ),
     th.Property(
+        "ledger_path",
+        th.StringType,
+        title="Ledger file",
+        description="SQLite file remembering, per stream and key, the payload Salesforce last "
+        "confirmed: unchanged records are skipped, inserts are not repeated on a replay, and "
+        "records rejected for reasons that can pass are offered again on later runs. Keep it on "
+        "a persistent volume.",
+    ),
+    th.Property(
+        "full_refresh",
+        th.BooleanType,
+        title="Full refresh",
+        description="true: ignore the ledger's digests for this run (send every record) and "
+        "rebuild them.",
+    ),
+    th.Property(
+        "retry_rejected_runs",
+        th.IntegerType,
+        title="Retry rejected runs",
+        description="How many later runs re-offer, from the ledger, records rejected for "
+        "reasons that can pass (row locks, API limits, missing parents); default 3, 0 keeps "
+        "none.",
+    ),
+    th.Property(
+        "mirror_max_delete_percent",
+        th.NumberType,
+        title="Mirror max delete percent",
+        description="A stream with mirror: true deletes nothing when a version would delete "
+        "more than this share of the records its ledger remembers (default 20); raise it for "
+        "a version that really drops that many.",
+    ),
+    th.Property(
         "dry_run",
         th.BooleanType,
         title="Dry run",
@@ -285,7 +355,8 @@ class StreamSettings:
     operation: Operation = Operation.UPSERT
     external_id_field: str | None = None
     match_fields: tuple[str, ...] = ()
-    api: str = "rest"
+    api: str = "auto"
+    bulk_threshold: int = DEFAULT_BULK_THRESHOLD
     batch_size: int | None = None
     field_mapping: dict[str, str] = field(default_factory=dict)
     unmapped_properties: str = "error"
@@ -293,13 +364,25 @@ class StreamSettings:
     record_type: str | None = None
     assignment_rule: str | None = None
     duplicate_rules: str = "enforce"
+    deleted_records: str = "ignore"
+    mirror: bool = False
 
     @property
     def effective_batch_size(self) -> int:
-        """Records per REST call or Bulk job."""
+        """Records per REST call or Bulk job (per REST call with api auto)."""
         if self.batch_size is not None:
             return self.batch_size
-        return REST_MAX_BATCH if self.api == "rest" else BULK_DEFAULT_BATCH
+        return BULK_DEFAULT_BATCH if self.api == "bulk" else REST_MAX_BATCH
+
+    @property
+    def bulk_job_rows(self) -> int:
+        """Records per Bulk job: ``batch_size`` with api bulk; with api auto it sizes REST calls.
+
+        Without a record cap, jobs are cut by bytes only (see sinks/bulk.py).
+        """
+        if self.api == "bulk" and self.batch_size is not None:
+            return self.batch_size
+        return BULK_DEFAULT_BATCH
 
 
 def stream_settings(config: dict[str, Any], stream_name: str) -> StreamSettings:

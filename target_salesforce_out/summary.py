@@ -18,7 +18,15 @@ _DRY_RUN_COLUMNS = (
     ("would delete", Count.WOULD_DELETE),
 )
 # Shown only when some stream has such records, so the usual table stays narrow.
-_RARE_COLUMNS = (("not sent", Count.NOT_SENT), ("unknown", Count.OUTCOME_UNKNOWN))
+_RARE_COLUMNS = (
+    ("not sent", Count.NOT_SENT),
+    ("unknown", Count.OUTCOME_UNKNOWN),
+    ("already deleted", Count.ALREADY_DELETED),
+    ("ignored deleted", Count.IGNORED_DELETED),
+    ("mirror deleted", Count.MIRROR_DELETED),
+    ("unchanged", Count.UNCHANGED),
+    ("from ledger", Count.RETRIED_FROM_LEDGER),
+)
 
 
 def summary_table(report: dict[str, Any]) -> str:
@@ -38,10 +46,12 @@ def summary_table(report: dict[str, Any]) -> str:
         ),
     ]
     head = ["stream", "object", "api", "operation", "received", *(label for label, _ in counted)]
+    head += list(_PREDICTED_COLUMNS) if report["dry_run"] else []
     rows: list[list[Any]] = [head]
     for name, s in streams.items():
         row = [name, s["sobject"], s["api"], s["operation"], s[Count.RECEIVED]]
-        rows.append(row + [s[count] for _, count in counted])
+        row += [s[count] for _, count in counted]
+        rows.append(row + (_predicted(s) if report["dry_run"] else []))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -57,4 +67,17 @@ def summary_table(report: dict[str, Any]) -> str:
     tail += f"  time: {report['duration_seconds']}s"
     if report["dead_letter_path"] and report.get("dead_letters_written"):
         tail += f"  dead letters: {report['dead_letter_path']}"
+    if report["dry_run"] and "predicted_api_calls" in report:
+        tail += f"  predicted api calls (real run): {report['predicted_api_calls']}"
     return "\n".join([*lines, tail])
+
+
+# A dry run's predictions (see predictions.py), after the counters.
+_PREDICTED_COLUMNS = ("missing parents", "predicted calls")
+
+
+def _predicted(stream: dict[str, Any]) -> list[Any]:
+    """A dry-run row's missing parents (count) and predicted API calls (total)."""
+    missing = sum(m["count"] for m in (stream.get("missing_parents") or {}).values())
+    calls = stream.get("predicted_api_calls") or {}
+    return [missing, calls.get("total", 0)]

@@ -19,10 +19,12 @@ from typing import IO, Any
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.exceptions import SingerReadError
 from singer_sdk.sinks import Sink
 
 from target_salesforce_out.about import about_text
+from target_salesforce_out.api_choice import sink_kind
 from target_salesforce_out.batch_files import record_messages
 from target_salesforce_out.config_checks import SDK_SETTINGS_IGNORED, config_problems
 from target_salesforce_out.config_files import ConfigInput, config_input
@@ -34,12 +36,16 @@ from target_salesforce_out.errors import (
     SalesforceOutError,
 )
 from target_salesforce_out.load_order import LoadOrder
+from target_salesforce_out.mirror import Mirror
 from target_salesforce_out.runtime import Runtime
 from target_salesforce_out.settings import CONFIG_SCHEMA, stream_settings
 from target_salesforce_out.singer_input import LineNumberingReader
+from target_salesforce_out.sinks.auto import AutoSink
 from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk import BulkSink
 from target_salesforce_out.sinks.connection_test import ConnectionTestSink
+from target_salesforce_out.sinks.deletes import SourceDeletes
+from target_salesforce_out.sinks.ledger_hook import offer_kept
 from target_salesforce_out.sinks.rest import RestSink
 from target_salesforce_out.summary import summary_table
 
@@ -91,8 +97,13 @@ class TargetSalesforceOut(Target):
         self._stop_signal: int | None = None
         self._busy = False
         self._versions_ignored: set[str] = set()
+        self._end_of_input = False
+        self._source_deletes: list[SourceDeletes] = []
+        self.mirror = Mirror(self.runtime)
         self._state_withheld = False
         self._final_report: dict[str, Any] | None = None
+        # Per stream, its sink when the sink's ledger stores raw digests (see _record_fast).
+        self._raw_sinks: dict[str, SalesforceSink] = {}
         # singer-sdk 0.54.9: Target._handle_max_record_age drains every sink, then emits
         # STATE, once the oldest buffered record is _MAX_RECORD_AGE_IN_MINUTES old (5.0 by
         # default, too much work to re-send after a crash); there is no public setting.
@@ -129,12 +140,11 @@ class TargetSalesforceOut(Target):
         return config_input(value)
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        """REST or Bulk, per the stream's ``api`` setting."""
+        """REST, Bulk, or the auto sink that chooses as records arrive (``api``; api_choice.py)."""
         if is_connection_test(self.config, stream_name):
             return ConnectionTestSink
-        if stream_settings(dict(self.config), stream_name).api == "bulk":
-            return BulkSink
-        return RestSink
+        kind = sink_kind(stream_settings(dict(self.config), stream_name))
+        return {"bulk": BulkSink, "rest": RestSink, "auto": AutoSink}[kind]
 
     def get_sink(
         self,
@@ -157,19 +167,30 @@ class TargetSalesforceOut(Target):
         )
         if sink is previous:
             return sink
+        self._raw_sinks.pop(stream_name, None)
         if isinstance(sink, SalesforceSink):
+            if sink.ledger is not None and sink.ledger.keeps_raw and self._maps_plain(stream_name):
+                self._raw_sinks[stream_name] = sink
             self.load_order.add(sink)
             self.runtime.start_progress()
         if previous is not None:
             self.drain_one(previous)
             if isinstance(previous, SalesforceSink):
                 previous.wait_for_jobs()  # its calls or job must land before the new sink's
+                self.load_order.retire(previous)
         return sink
 
     def process_endofpipe(self) -> None:
-        """The final drain is not cut by a first stop signal either."""
+        """The final drain is not cut by a first stop signal either.
+
+        Before it, the ledger's kept records of earlier runs are offered again (retry later).
+        """
         self._busy = True
         try:
+            if self._stop_signal is None and self.runtime.ledger is not None:
+                offer_kept(self.load_order.sinks, super()._process_record_message)
+            # singer-sdk: process_endofpipe's drain_all calls _drain_all, then clean_up.
+            self._end_of_input = True
             super().process_endofpipe()
         finally:
             self._busy = False
@@ -181,6 +202,15 @@ class TargetSalesforceOut(Target):
         """Abort the Bulk jobs of every sink that are not finished yet (the run is stopping)."""
         for sink in self.load_order.sinks:
             sink.abort_open_jobs()
+        for deletes in self._source_deletes:
+            deletes.jobs.abort(self.runtime)
+        self.mirror.jobs.abort(self.runtime)
+
+    def source_deletes(self, sink: SalesforceSink) -> SourceDeletes:
+        """What ``sink``'s stream does with rows deleted at the source (``deleted_records``)."""
+        deletes = SourceDeletes(sink)
+        self._source_deletes.append(deletes)
+        return deletes
 
     def finish(self, status: str) -> dict[str, Any]:
         """End the run: no call running, every record accounted for, then the report.
@@ -192,6 +222,7 @@ class TargetSalesforceOut(Target):
             # No call runs any more: whatever has no outcome yet was never sent.
             for sink in self.load_order.sinks:
                 sink.account_unfinished()
+            self.runtime.report.plan = self.load_order.plan_report()
             self._final_report = self.runtime.finish(status)
         return self._final_report
 
@@ -225,10 +256,15 @@ class TargetSalesforceOut(Target):
         follows every call and job waited for here.
         """
         sinks = self.load_order.drain_order(sink_list)
+        # A dry run's sinks drain one at a time: each counts the calls of its own lookups.
+        parallelism = 1 if self.runtime.dry_run else parallelism
         super()._drain_all(sinks, self.load_order.parallelism(sinks, parallelism))
         for sink in sinks:
             if isinstance(sink, SalesforceSink):
                 sink.wait_for_jobs()
+        if self._end_of_input:
+            # Held hierarchy records and second passes, before clean_up and STATE.
+            self.load_order.finish(sinks)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop reading input, write what was received, then STATE.
@@ -262,7 +298,47 @@ class TargetSalesforceOut(Target):
     # of SingerReader.process_lines); each is one unit for a stop signal.
 
     def _process_record_message(self, message_dict: dict[str, Any]) -> None:
-        self._at_boundary(super()._process_record_message, message_dict)
+        if message_dict.get("stream") in self._raw_sinks:
+            self._at_boundary(self._record_fast, message_dict)
+        else:
+            self._at_boundary(super()._process_record_message, message_dict)
+
+    def _maps_plain(self, stream_name: str) -> bool:
+        """Whether singer-sdk hands the stream's records to its sink as received.
+
+        Not with ``stream_maps`` (they change records, rename or split streams) nor flattening.
+        singer-sdk: ``Target.mapper.stream_maps[stream]`` lists the maps a RECORD goes through;
+        without any configured, one ``SameRecordTransform`` under the stream's own name.
+        """
+        maps = self.mapper.stream_maps.get(stream_name) or []
+        return (
+            not self.config.get("stream_maps")
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == stream_name
+            and not maps[0].flattening_enabled
+        )
+
+    def _record_fast(self, message_dict: dict[str, Any]) -> None:
+        """A RECORD of a stream whose ledger keeps raw digests: the fast path, else the SDK's.
+
+        An unchanged record (see ``SinkLedger.skips_raw``) is counted and skipped before
+        singer-sdk's record work, validation and conversion; singer-sdk's max-record-age
+        check still runs for it, as after any record. Any other record takes singer-sdk's
+        path with its raw digest waiting for the ledger.
+        """
+        sink = self._raw_sinks[message_dict["stream"]]
+        hook = sink.ledger
+        assert hook is not None
+        record = message_dict.get("record")
+        if isinstance(record, dict) and hook.skips_raw(record):
+            sink.skipped_unchanged()
+            self._handle_max_record_age()
+            return
+        try:
+            super()._process_record_message(message_dict)
+        finally:
+            hook.raw_next = None
 
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         self._at_boundary(super()._process_schema_message, message_dict)
@@ -280,11 +356,14 @@ class TargetSalesforceOut(Target):
             self._process_record_message(record_message)
 
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
-        """ACTIVATE_VERSION deletes nothing here: say so once per stream, not per message.
+        """ACTIVATE_VERSION: mirror the stream (``mirror: true``), else say once it is ignored.
 
         singer-sdk's own warns once per message and calls ``Sink.activate_version``.
         """
         stream = str(message_dict.get("stream"))
+        if stream_settings(dict(self.config), stream).mirror and self.sink_exists(stream):
+            self._at_boundary(self._mirror_version, message_dict)
+            return
         if stream not in self._versions_ignored:
             self._versions_ignored.add(stream)
             self.logger.warning(
@@ -293,6 +372,15 @@ class TargetSalesforceOut(Target):
                 stream,
             )
 
+    def _mirror_version(self, message_dict: dict[str, Any]) -> None:
+        """Write the stream's pending records, then delete what the new version lacks."""
+        sink = super().get_sink(str(message_dict["stream"]))
+        if not isinstance(sink, SalesforceSink):
+            return
+        self.drain_one(sink)
+        sink.wait_for_jobs()
+        self.mirror.activate_version(sink, message_dict.get("version"))
+
     def _write_state_message(self, state: dict[str, Any]) -> None:
         """Emit STATE, except in a dry run: nothing was written, so nothing is confirmed.
 
@@ -300,11 +388,20 @@ class TargetSalesforceOut(Target):
         run skip every record the dry run only looked at.
 
         singer-sdk: ``Target.drain_all`` emits every STATE through ``_write_state_message``.
+        The ledger's confirmations are committed first, so STATE never covers a record whose
+        confirmation a crash could still lose.
         """
+        if self.runtime.ledger is not None:
+            self.runtime.ledger.commit()
         if self.runtime.dry_run:
             if not self._state_withheld:
                 self._state_withheld = True
                 self.logger.info("dry run: no STATE is emitted (nothing was written)")
+            return
+        if self.load_order.holds_records():
+            # Records held for their parent or a second pass are not written yet; STATE
+            # waits until they are (at the latest, the end of the input).
+            self.logger.debug("STATE withheld: records wait for their parents or second pass")
             return
         super()._write_state_message(state)
 
@@ -374,6 +471,7 @@ class TargetSalesforceOut(Target):
                 # The records before the bad line are written and accounted for.
                 status, code = "bad input", EXIT_BAD_INPUT
                 self._busy = True
+                self._end_of_input = True
                 try:
                     super().process_endofpipe()
                 finally:

@@ -281,10 +281,12 @@ def test_the_graph_sees_the_whole_package():
 
 def test_test_file_basenames_are_unique():
     """tests/ has no __init__.py files, so pytest imports test modules by basename: two files
-    with one name in different folders stop the whole collection."""
+    with one name in different folders stop the whole collection. conftest.py files are
+    imported per folder by pytest itself, so one per folder is fine."""
     root = Path(__file__).parent
     names: dict[str, list[str]] = {}
     for path in root.rglob("*.py"):
         names.setdefault(path.name, []).append(str(path.relative_to(root)))
-    clashes = {n: sorted(p) for n, p in names.items() if len(p) > 1 and n != "__init__.py"}
+    shared = {"__init__.py", "conftest.py"}
+    clashes = {n: sorted(p) for n, p in names.items() if len(p) > 1 and n not in shared}
     assert clashes == {}

@@ -57,10 +57,34 @@ def test_readme_configs_are_valid(config):
     assert cross_setting_problems(config) == []
 
 
+def _meltano_loader_configs() -> list[dict]:
+    """The loader configs of the README's meltano.yml snippets."""
+    configs = []
+    for block in _blocks("yaml"):
+        loaded = yaml.safe_load(block)
+        if not isinstance(loaded, dict) or "jobs" in loaded:
+            continue
+        loaders = (loaded.get("plugins") or loaded).get("loaders") or []
+        configs += [
+            loader["config"] for loader in loaders if loader["name"] == "target-salesforce-out"
+        ]
+    return configs
+
+
+def test_meltano_snippets_have_valid_settings():
+    configs = _meltano_loader_configs()
+    assert len(configs) >= 6  # one per sync-memory feature at least
+    for config in configs:
+        assert set(config) <= SETTINGS, set(config) - SETTINGS
+        assert list(Draft7Validator(CONFIG_SCHEMA).iter_errors(config)) == []
+
+
 def test_ci_example_env_settings_are_valid():
     checked = 0
     for block in _blocks("yaml"):
         loaded = yaml.safe_load(block)
+        if isinstance(loaded, dict) and "jobs" not in loaded:
+            continue  # a meltano.yml snippet (see test_meltano_snippets_have_valid_settings)
         # A whole workflow, or a fragment that is a list of steps.
         jobs = loaded["jobs"].values() if isinstance(loaded, dict) else [{"steps": loaded}]
         for job in jobs:

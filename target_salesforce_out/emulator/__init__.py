@@ -28,8 +28,9 @@ Python API::
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from .app import App, EmulatorOptions
 from .oauth import Credentials
 from .server import EmulatorHTTPServer
 from .store import Org
+from .tls import TlsFiles, check_hostname, make_tls_files, server_context
 
 __all__ = ["DEFAULT_CREDENTIALS", "Emulator", "EmulatorOptions", "run_emulator"]
 
@@ -65,6 +67,10 @@ class Emulator:
         person_accounts: bool = False,
         jwt_public_key: str | bytes | Path | None = None,
         token_ttl_calls: int | None = None,
+        tls: bool = False,
+        tls_hostnames: Sequence[str] = (),
+        tls_dir: str | Path | None = None,
+        lock_model: bool = False,
     ) -> None:
         """Configure (and validate) the emulator without starting it.
 
@@ -79,9 +85,21 @@ class Emulator:
             person_accounts: Enable Person Accounts.
             jwt_public_key: PEM public key (text, bytes or file path) that verifies JWT assertions.
             token_ttl_calls: Access tokens stop working after this many API calls.
+            tls: Serve HTTPS with a certificate made at start (``ca_path`` is its CA file).
+            tls_hostnames: Extra host names the certificate names (a My Domain host mapped to
+                loopback, e.g. ``acme.my.salesforce.com``); implies nothing without ``tls``.
+            tls_dir: Where to write the CA and certificate files (default: a temporary
+                directory removed at ``stop``).
+            lock_model: Saves lock their parents; a record whose parent another Bulk batch or
+                Collections call holds fails with ``UNABLE_TO_LOCK_ROW`` (see row_locks.py).
         """
         self.host = host
         self.port = port
+        self.tls = tls
+        self.tls_hostnames = tuple(check_hostname(h) for h in tls_hostnames)
+        self.tls_dir = Path(tls_dir) if tls_dir is not None else None
+        self._tls_files: TlsFiles | None = None
+        self._tls_temp: tempfile.TemporaryDirectory[str] | None = None
         self.options = EmulatorOptions(
             latency_ms=latency_ms,
             record_ms=record_ms,
@@ -91,6 +109,7 @@ class Emulator:
             person_accounts=person_accounts,
             jwt_public_key=jwt_public_key,
             token_ttl_calls=token_ttl_calls,
+            lock_model=lock_model,
         )
         self.app = App(self.options)
         self._server: EmulatorHTTPServer | None = None
@@ -104,7 +123,16 @@ class Emulator:
         """
         if self._server is not None:
             return self
-        self._server = EmulatorHTTPServer((self.host, self.port), self.app)
+        context = None
+        if self.tls:
+            directory = self.tls_dir
+            if directory is None:
+                self._tls_temp = tempfile.TemporaryDirectory(prefix="salesforce-emulator-")
+                directory = Path(self._tls_temp.name)
+            self._tls_files = make_tls_files(directory, (*self.tls_hostnames, self.host))
+            context = server_context(self._tls_files)
+            self.app.set_ca_pem(self._tls_files.ca_path.read_bytes())
+        self._server = EmulatorHTTPServer((self.host, self.port), self.app, context)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -124,6 +152,9 @@ class Emulator:
             self._thread.join(timeout=10)
             self._thread = None
         self.app.shutdown()
+        if self._tls_temp is not None:
+            self._tls_temp.cleanup()
+            self._tls_temp = None
 
     def __enter__(self) -> Emulator:
         """Start the emulator."""
@@ -135,10 +166,17 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``: login host and instance URL at once."""
+        """``http://127.0.0.1:PORT`` (``https://`` with TLS): login host and instance URL."""
         if not self.app.base_url:
             raise RuntimeError("the emulator is not started")
         return self.app.base_url
+
+    @property
+    def ca_path(self) -> Path:
+        """The CA file clients trust (``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``); TLS only."""
+        if self._tls_files is None:
+            raise RuntimeError("the emulator was not started with tls=True")
+        return self._tls_files.ca_path
 
     @property
     def org(self) -> Org:

@@ -20,12 +20,14 @@ from . import fault_answers
 from .api_usage import ApiUsage
 from .backend import Backend
 from .bulk_jobs import BulkIngest
+from .bulk_queries import BulkQueries
 from .cursors import QueryCursors
 from .faults import FaultPlan, load_fault_plan
 from .oauth import TokenService, load_public_key
 from .request_log import RequestLog
 from .routes import Area, Resolved, resolve
 from .routing import call
+from .row_locks import RowLocks
 from .schema import load_schema
 from .store import Org
 from .versions import supported_version
@@ -48,6 +50,8 @@ class EmulatorOptions:
     person_accounts: bool = False
     jwt_public_key: str | bytes | Path | None = None
     token_ttl_calls: int | None = None
+    # Saves lock their parents and fail on a parent another transaction holds (row_locks.py).
+    lock_model: bool = False
 
 
 class App:
@@ -73,15 +77,18 @@ class App:
             jwt_public_key=load_public_key(options.jwt_public_key),
             token_ttl_calls=options.token_ttl_calls,
         )
+        locks = RowLocks(enabled=options.lock_model)
         self.backend = Backend(
             org=org,
             tokens=tokens,
-            bulk=BulkIngest(org, options.record_ms),
+            bulk=BulkIngest(org, options.record_ms, locks=locks),
             faults=faults,
             usage=ApiUsage(options.api_limit),
             cursors=QueryCursors(),
             log=RequestLog(),
+            queries=BulkQueries(org),
             record_ms=options.record_ms,
+            locks=locks,
         )
 
     # ------------------------------------------------------------- Python API
@@ -118,6 +125,10 @@ class App:
     def set_base_url(self, base_url: str) -> None:
         """Record the URL the server listens on (login host and instance URL)."""
         self.backend.base_url = base_url
+
+    def set_ca_pem(self, pem: bytes) -> None:
+        """Record the CA certificate of an HTTPS emulator (served at ``/__emulator/ca.pem``)."""
+        self.backend.ca_pem = pem
 
     def usage(self) -> tuple[int, int]:
         """(API calls used, daily allocation)."""
@@ -160,12 +171,15 @@ class App:
         override = (query.get("_HttpMethod") or [""])[0].upper()
         if method == "POST" and override in {"PATCH", "DELETE", "PUT"}:
             method = override
+        # HEAD is answered as GET would be; server.py sends the headers only. Only the request
+        # log keeps the method as sent.
+        sent, method = method, "GET" if method == "HEAD" else method
         resolved = resolve(method, path)
         if resolved.area is Area.INSPECTION:
             req = Request(self.backend, method, path, query, headers, body, resolved.params)
             return call(resolved.handler, req)
         log = self.backend.log
-        entry = {"method": method, "path": path, "query": parts.query, "counted": False}
+        entry = {"method": sent, "path": path, "query": parts.query, "counted": False}
         # The Sforce-* option headers only: never Authorization or other credentials.
         entry["headers"] = {k: v for k, v in headers.items() if k.lower().startswith("sforce-")}
         # How many requests were being served when this one arrived (itself included), so

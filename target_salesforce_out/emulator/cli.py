@@ -32,6 +32,29 @@ def _parser() -> argparse.ArgumentParser:
         "--token-ttl-calls", type=int, help="access tokens expire after this many API calls"
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate made at start; the CA file's path is printed "
+        "on the second line (trust it with REQUESTS_CA_BUNDLE / SSL_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="extra host name for the certificate (repeatable), e.g. a My Domain host "
+        "mapped to 127.0.0.1 in /etc/hosts",
+    )
+    parser.add_argument(
+        "--tls-dir", help="directory for ca.pem and the server certificate (default: temporary)"
+    )
+    parser.add_argument(
+        "--lock-model",
+        action="store_true",
+        help="saves lock their parents: concurrent Bulk batches or Collections calls on the "
+        "same parent fail with UNABLE_TO_LOCK_ROW",
+    )
+    parser.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow binding a non-loopback host (a test server: never expose it)",
@@ -49,7 +72,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the emulator; print its base URL, serve until SIGTERM or Ctrl-C.
+    """Run the emulator; print its base URL (and CA file), serve until SIGTERM or Ctrl-C.
 
     Args:
         argv: Command-line arguments (default: ``sys.argv[1:]``).
@@ -76,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             person_accounts=args.person_accounts,
             jwt_public_key=args.jwt_public_key,
             token_ttl_calls=args.token_ttl_calls,
+            tls=args.tls,
+            tls_hostnames=args.tls_hostname,
+            tls_dir=args.tls_dir,
+            lock_model=args.lock_model,
         )
         emulator.start()
     except (SchemaError, FaultPlanError, ValueError, OSError) as exc:
@@ -88,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    # Line one is the base URL (scripts read it); with --tls, line two is the CA file's path.
     print(emulator.base_url, flush=True)
+    if args.tls:
+        print(emulator.ca_path, flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -24,6 +24,9 @@ class Cursor:
     records: list[dict[str, Any]]
     total: int
     version: str
+    # Rows per page when the result set decides it (aggregate results come in one page);
+    # None: the request's batch size.
+    page_size: int | None = None
 
 
 class QueryCursors:

@@ -1,8 +1,11 @@
 """pytest plugin (entry point ``salesforce_emulator``): fixtures that start a fresh emulator.
 
 ``salesforce_emulator`` gives each test a new emulator with default settings;
+``salesforce_emulator_tls`` one that serves HTTPS (``base_url`` is ``https://127.0.0.1:PORT``,
+``ca_path`` the CA file a client must trust, e.g. through ``REQUESTS_CA_BUNDLE``);
 ``salesforce_emulator_factory(**options)`` starts one with options (faults, person_accounts,
-token_ttl_calls, jwt_public_key, ...). Every emulator is stopped when the test ends.
+token_ttl_calls, jwt_public_key, tls, tls_hostnames, ...). Every emulator is stopped when the
+test ends.
 """
 
 from __future__ import annotations
@@ -44,3 +47,17 @@ def salesforce_emulator(
         The running emulator.
     """
     return salesforce_emulator_factory()
+
+
+@pytest.fixture
+def salesforce_emulator_tls(
+    salesforce_emulator_factory: Callable[..., Emulator],
+) -> Emulator:
+    """A fresh HTTPS emulator (``tls=True``), stopped after the test.
+
+    Its certificate names 127.0.0.1, ::1 and localhost; trust ``emulator.ca_path``.
+
+    Returns:
+        The running emulator.
+    """
+    return salesforce_emulator_factory(tls=True)

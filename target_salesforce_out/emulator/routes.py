@@ -24,7 +24,20 @@ from enum import Enum
 from functools import partial
 from urllib.parse import quote, unquote
 
-from .responses import bulk, collections, composite, inspection, oauth, query, rest, sobjects
+from .responses import (
+    bulk,
+    collections,
+    composite,
+    inspection,
+    oauth,
+    query,
+    query_jobs,
+    replication,
+    rest,
+    search,
+    soap_login,
+    sobjects,
+)
 from .responses.common import method_not_allowed, not_found, plain_not_found
 from .routing import ANY, Handler, call, find, route
 from .wire import Request, Response
@@ -41,8 +54,12 @@ _QUERY = r"/(?:query|queryAll)"
 _JOBS = r"/jobs/ingest/*"
 _JOB = r"/jobs/ingest/+(?P<job_id>[^/]+)/*"
 _BATCHES = r"/jobs/ingest/+(?P<job_id>[^/]+)/+batches/*"
-_RESULT_KIND = r"(?P<kind>successfulResults|failedResults|unprocessedrecords)"
+# The docs spell ``unprocessedrecords``; simple-salesforce asks for ``unprocessedRecords``.
+_RESULT_KIND = r"(?P<kind>successfulResults|failedResults|unprocessed[rR]ecords)"
 _RESULTS = rf"/jobs/ingest/+(?P<job_id>[^/]+)/+{_RESULT_KIND}/*"
+_QUERY_JOBS = r"/jobs/query/*"
+_QUERY_JOB = r"/jobs/query/+(?P<job_id>[^/]+)/*"
+_QUERY_RESULTS = r"/jobs/query/+(?P<job_id>[^/]+)/+results/*"
 
 
 def dispatch_api(req: Request) -> Response:
@@ -73,6 +90,9 @@ API_ROUTES = (
     route(ANY, rf"/sobjects/{_OBJECT}", sobjects.not_allowed),
     route("GET", rf"/sobjects/{_OBJECT}/describe", sobjects.describe),
     route(ANY, rf"/sobjects/{_OBJECT}/describe", sobjects.not_allowed),
+    # Data replication ("sObject Get Updated", "sObject Get Deleted")
+    route("GET", rf"/sobjects/{_OBJECT}/updated", replication.updated),
+    route("GET", rf"/sobjects/{_OBJECT}/deleted", replication.deleted),
     route("GET", rf"/sobjects/{_OBJECT}/{_RECORD_ID}", sobjects.retrieve),
     route("PATCH", rf"/sobjects/{_OBJECT}/{_RECORD_ID}", sobjects.update),
     route("DELETE", rf"/sobjects/{_OBJECT}/{_RECORD_ID}", sobjects.delete),
@@ -96,6 +116,9 @@ API_ROUTES = (
     route("GET", r"/queryAll", query.query_all),
     route("GET", rf"{_QUERY}/(?P<locator>[^/]*)(?:/.*)?", query.next_page),
     route(ANY, rf"{_QUERY}(?:/.*)?", method_not_allowed),
+    # SOSL ("Search")
+    route("GET", r"/search", search.search),
+    route(ANY, r"/search", method_not_allowed),
     # Limits
     route("GET", r"/limits", rest.limits),
     route("GET", r"/limits/recordCount", rest.record_count),
@@ -114,12 +137,24 @@ API_ROUTES = (
     route("GET", _RESULTS, bulk.results),
     route(ANY, _RESULTS, partial(bulk.not_allowed_on_job, allowed="GET")),
     route(ANY, r"/jobs/ingest/.*", bulk.not_found),
+    # Bulk API 2.0 query
+    route("POST", _QUERY_JOBS, query_jobs.create_job),
+    route("GET", _QUERY_JOBS, query_jobs.list_jobs),
+    route(ANY, _QUERY_JOBS, partial(query_jobs.not_allowed, allowed="GET,POST")),
+    route("GET", _QUERY_JOB, query_jobs.job_info),
+    route("PATCH", _QUERY_JOB, query_jobs.change_state),
+    route("DELETE", _QUERY_JOB, query_jobs.delete_job),
+    route(ANY, _QUERY_JOB, partial(query_jobs.not_allowed_on_job, allowed="GET,PATCH,DELETE")),
+    route("GET", _QUERY_RESULTS, query_jobs.results),
+    route(ANY, _QUERY_RESULTS, partial(query_jobs.not_allowed_on_job, allowed="GET")),
+    route(ANY, r"/jobs/query/.*", query_jobs.not_found),
 )
 
 ROOT_ROUTES = (
     route("POST", r"/services/oauth2/token", oauth.token),
     route("GET,POST", r"/services/oauth2/revoke", oauth.revoke),
     route(ANY, r"/id/.*", oauth.identity),
+    route("POST", r"/services/Soap/u/(?P<version>\d+\.\d+)/*", soap_login.login),
     route(ANY, r"/services/data/*", rest.versions),
 )
 
@@ -127,6 +162,7 @@ INSPECTION_ROUTES = (
     route("GET", r"records/(?P<sobject>.+)", inspection.records),
     route("GET", r"requests", inspection.requests),
     route("POST", r"reset", inspection.reset),
+    route("GET", r"ca\.pem", inspection.ca_pem),
 )
 
 

@@ -7,7 +7,10 @@ closes. Everything above the socket is in app.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,6 +41,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        # The answer GET would give, headers only (REST API Developer Guide, "Resources and
+        # HTTP Methods": REST resources take HEAD); the body is dropped below.
         self._dispatch()
 
     def version_string(self) -> str:
@@ -82,24 +90,50 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
-    """Threaded HTTP server bound to one App."""
+    """Threaded HTTP server bound to one App; HTTPS when given a TLS context."""
 
     daemon_threads = True
     allow_reuse_address = True
     # Benchmarks open many connections at once.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: App, tls: ssl.SSLContext | None = None
+    ) -> None:
         """Bind the server.
 
         Args:
             address: (host, port); port 0 picks a free port.
             app: The emulator state.
+            tls: Server-side TLS context: serve HTTPS (``https://`` base URL) instead of HTTP.
         """
         self.app = app
+        self.tls = tls
         super().__init__(address, _Handler)
         host, port = self.server_address[:2]
-        app.set_base_url(f"http://{_url_host(str(host))}:{port}")
+        scheme = "http" if tls is None else "https"
+        app.set_base_url(f"{scheme}://{_url_host(str(host))}:{port}")
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve one connection; with TLS, the handshake happens here, in the worker thread.
+
+        A client that does not trust the CA (or speaks plain HTTP to the HTTPS port) fails its
+        handshake; the connection is closed without an answer, as there is none it could read.
+        """
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            request.close()
+            return
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                secured.shutdown(socket.SHUT_WR)
+            secured.close()
 
 
 def _url_host(host: str) -> str:

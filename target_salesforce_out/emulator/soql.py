@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from .definitions import FieldDef, ObjectDef
     from .store import Org
 
-__all__ = ["MAX_QUERY_LENGTH", "QueryResult", "SoqlError", "execute", "unescape_string"]
+__all__ = [
+    "MAX_QUERY_LENGTH",
+    "Column",
+    "QueryResult",
+    "SoqlError",
+    "execute",
+    "unescape_string",
+]
 
 MAX_QUERY_LENGTH = 100_000
 MAX_OFFSET = 2000
@@ -117,6 +124,10 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
+_AGGREGATE_FUNCTIONS = frozenset({"COUNT", "COUNT_DISTINCT", "MIN", "MAX", "SUM", "AVG"})
+# Aggregate results come in one batch (SOQL and SOSL Reference, "Considerations When Using
+# GROUP BY": no queryMore()).
+MAX_AGGREGATE_ROWS = 2000
 _STRING_RE = re.compile(r"'((?:[^'\\]|\\.)*)'", re.DOTALL)
 
 
@@ -140,6 +151,33 @@ class SoqlError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Column:
+    """A field selected by a plain query: the keys leading to its value in a shaped record.
+
+    Attributes:
+        path: Relationship names then the field's name, canonical (``("Account", "Name")``).
+        type: The field's describe type.
+    """
+
+    path: tuple[str, ...]
+    type: str
+
+    @property
+    def name(self) -> str:
+        """The dotted name, e.g. ``Account.Name``."""
+        return ".".join(self.path)
+
+    def value(self, record: dict[str, Any]) -> Any:
+        """The field's value in a shaped record (None when a parent is missing)."""
+        current: Any = record
+        for key in self.path:
+            if not isinstance(current, dict):
+                return None
+            current = current.get(key)
+        return current
+
+
 @dataclass
 class QueryResult:
     """The evaluated query, records already shaped for the JSON response.
@@ -147,10 +185,19 @@ class QueryResult:
     Attributes:
         total_size: Number of rows matched (``totalSize``); for ``COUNT()`` the count.
         records: Result rows with ``attributes``; empty for ``COUNT()``.
+        sobject: The FROM object's API name.
+        columns: The selected fields of a plain query, in SELECT order (empty otherwise).
+        aggregate: Whether rows are ``AggregateResult`` rows (never paged).
+        clauses: Which of ``COUNT()``, ``GROUP BY``, ``aggregate functions`` and ``OFFSET``
+            the query uses (Bulk API 2.0 query jobs refuse them).
     """
 
     total_size: int
     records: list[dict[str, Any]] = field(default_factory=list)
+    sobject: str = ""
+    columns: list[Column] = field(default_factory=list)
+    aggregate: bool = False
+    clauses: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- tokens
@@ -359,6 +406,63 @@ class _ShapeLink:
 
 
 @dataclass
+class _Item:
+    """One SELECT item as written: a field, or an aggregate function of a field."""
+
+    field: _Token
+    function: str | None  # COUNT, COUNT_DISTINCT, MIN, MAX, SUM, AVG
+    alias: _Token | None
+    start: _Token  # first token of the item, for error carets
+
+
+@dataclass
+class _AggSpec:
+    """An aggregate function applied to a field."""
+
+    function: str
+    path: _Path
+
+    def evaluate(self, rows: list[dict[str, Any]]) -> Any:
+        """The function's value over one group of rows (nulls ignored, as SQL does)."""
+        getter = self.path.getter
+        ftype = self.path.target.type
+        values = [v for v in map(getter, rows) if v is not None]
+        if self.function == "COUNT":
+            return len(values)
+        if self.function == "COUNT_DISTINCT":
+            return len({_group_key(ftype, v) for v in values})
+        if not values:
+            return None
+        if self.function in ("MIN", "MAX"):
+            pick = min if self.function == "MIN" else max
+            return _plain_number(pick(values, key=_value_key(ftype)))
+        total = sum(values)
+        return _plain_number(total if self.function == "SUM" else total / len(values))
+
+
+@dataclass
+class _Column:
+    """One output key of an aggregate query: a grouped field or an aggregate."""
+
+    key: str
+    group: int | None  # index in _Aggregate.groups
+    spec: _AggSpec | None
+
+
+# Value of an ORDER BY item over one group's rows, its field type, descending, nulls first.
+_GroupOrder = tuple[Callable[[list[dict[str, Any]]], Any], str, bool, bool]
+
+
+@dataclass
+class _Aggregate:
+    """What makes a query an aggregate one: GROUP BY fields, output columns, group order."""
+
+    groups: list[_Path]
+    columns: list[_Column]
+    order: list[_GroupOrder]
+
+
+@dataclass
 class _Query:
     sobject: ObjectDef
     count_only: bool
@@ -368,6 +472,47 @@ class _Query:
     order: list[tuple[Getter, FieldDef, bool, bool]]  # getter, field, descending, nulls_first
     limit: int | None
     offset: int
+    aggregate: _Aggregate | None = None
+    items: list[_Item] = field(default_factory=list)
+
+
+def _value_key(ftype: str) -> Callable[[Any], Any]:
+    """How non-null values of a field type compare (MIN, MAX and ORDER BY)."""
+    if ftype in _TEXT_TYPES:
+        return lambda v: v.lower() if isinstance(v, str) else v
+    if ftype == "datetime":
+        return lambda v: _dt_key(v) if isinstance(v, str) else v
+    if ftype == "time":
+        return lambda v: _time_key(v) if isinstance(v, str) else v
+    return lambda v: v
+
+
+def _group_key(ftype: str, value: Any) -> Any:
+    """The key rows are grouped by: text ignoring case, datetimes by instant."""
+    if value is None:
+        return None
+    return _value_key(ftype)(value)
+
+
+def _plain_number(value: Any) -> Any:
+    """An integral float as an int, as real orgs return aggregate numbers (``"expr0":30000000``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _path_position(paths: list[_Path], path: _Path) -> int | None:
+    """Index of the path naming the same field through the same relationships, or None."""
+    wanted = ([h.name for h in path.hops], path.target.name)
+    for position, candidate in enumerate(paths):
+        if ([h.name for h in candidate.hops], candidate.target.name) == wanted:
+            return position
+    return None
+
+
+def _unsupported(query: str, tok: _Token, what: str) -> SoqlError:
+    """``MALFORMED_QUERY`` for valid SOQL the emulator does not implement (its own text)."""
+    return _error(query, tok.pos, "MALFORMED_QUERY", f"{what} is not supported by the emulator")
 
 
 class _Parser:
@@ -420,21 +565,21 @@ class _Parser:
     # ---- grammar
     def parse(self) -> _Query:
         self.expect_keyword("SELECT")
-        count_only = False
-        items: list[_Token] = []
-        if self.tok.upper == "COUNT" and self.tokens[self.i + 1].text == "(":
-            self.advance()
+        count_tok: _Token | None = None
+        items: list[_Item] = []
+        if (
+            self.tok.upper == "COUNT"
+            and self.tokens[self.i + 1].text == "("
+            and self.tokens[self.i + 2].text == ")"
+        ):
+            count_tok = self.advance()
             self.expect_punct("(")
-            if not self.is_punct(")"):
-                # COUNT(field) is an aggregate query, which the emulator does not implement.
-                raise self.unexpected()
             self.expect_punct(")")
-            count_only = True
         else:
-            items.append(self.field_token())
+            items.append(self.select_item())
             while self.is_punct(","):
                 self.advance()
-                items.append(self.field_token())
+                items.append(self.select_item())
         self.expect_keyword("FROM")
         obj_tok = self.advance()
         if obj_tok.kind != "ident" or "." in obj_tok.text:
@@ -448,25 +593,77 @@ class _Parser:
                 _INVALID_TYPE_TEXT.format(name=obj_tok.text),
             )
         self.sobject = sobject
-        shape = _Shape()
-        for item in items:
-            self.add_to_shape(shape, item)
         where: Predicate | None = None
         index: tuple[FieldDef, list[Any]] | None = None
         if self.keyword("WHERE"):
             where, index = self.condition()
-        order: list[tuple[Getter, FieldDef, bool, bool]] = []
-        if self.tok.upper == "ORDER":
-            self.advance()
+        groups: list[tuple[_Token, _Path]] = []
+        if self.tok.upper == "GROUP":
+            group_tok = self.advance()
             self.expect_keyword("BY")
-            order.append(self.order_item())
+            if count_tok is not None:
+                # SOQL and SOSL Reference, "COUNT() and COUNT(fieldName)": since v19.0 COUNT()
+                # cannot be used with GROUP BY.
+                raise _error(
+                    self.query,
+                    group_tok.pos,
+                    "MALFORMED_QUERY",
+                    "Grouped query cannot use child relationships or COUNT()",
+                )
+            groups.append(self.group_item())
             while self.is_punct(","):
                 self.advance()
+                groups.append(self.group_item())
+        if self.tok.upper == "HAVING":
+            raise _unsupported(self.query, self.tok, "HAVING")
+        aggregate = self.aggregate_plan(items, groups)
+        shape = _Shape()
+        if aggregate is None:
+            for item in items:
+                if item.alias is not None:
+                    raise _error(
+                        self.query,
+                        item.alias.pos,
+                        "MALFORMED_QUERY",
+                        "Only aggregate expressions use field aliasing",
+                    )
+                self.add_to_shape(shape, item.field)
+        order: list[tuple[Getter, FieldDef, bool, bool]] = []
+        if self.tok.upper == "ORDER":
+            order_tok = self.advance()
+            self.expect_keyword("BY")
+            if count_tok is not None:
+                # SOQL and SOSL Reference, "COUNT() and COUNT(fieldName)".
+                raise _error(
+                    self.query,
+                    order_tok.pos,
+                    "MALFORMED_QUERY",
+                    "COUNT() and ORDER BY may not be used together",
+                )
+            if aggregate is not None:
+                aggregate.order.append(self.aggregate_order_item(aggregate))
+                while self.is_punct(","):
+                    self.advance()
+                    aggregate.order.append(self.aggregate_order_item(aggregate))
+            else:
                 order.append(self.order_item())
+                while self.is_punct(","):
+                    self.advance()
+                    order.append(self.order_item())
         limit: int | None = None
         offset = 0
-        if self.keyword("LIMIT"):
+        if self.tok.upper == "LIMIT":
+            limit_tok = self.advance()
             limit = self.non_negative_int()
+            if aggregate is not None and not aggregate.groups:
+                # SOQL and SOSL Reference, "LIMIT": an aggregate function without GROUP BY
+                # cannot be limited (the error text is the emulator's choice).
+                raise _error(
+                    self.query,
+                    limit_tok.pos,
+                    "MALFORMED_QUERY",
+                    "LIMIT is not allowed in an aggregate query without GROUP BY",
+                )
         if self.tok.upper == "OFFSET":
             off_tok = self.tok
             self.advance()
@@ -480,7 +677,148 @@ class _Parser:
                 )
         if self.tok.kind != "eof":
             raise self.unexpected()
-        return _Query(sobject, count_only, shape, where, index, order, limit, offset)
+        count_only = count_tok is not None
+        return _Query(
+            sobject, count_only, shape, where, index, order, limit, offset, aggregate, items
+        )
+
+    # ---- SELECT list items and aggregates
+    def select_item(self) -> _Item:
+        """One SELECT item: a field path or an aggregate function, with an optional alias."""
+        tok = self.tok
+        if tok.upper in _AGGREGATE_FUNCTIONS and self.tokens[self.i + 1].text == "(":
+            self.advance()
+            self.expect_punct("(")
+            if self.is_punct(")"):
+                # COUNT() must be the only item (SOQL and SOSL Reference, "COUNT()").
+                raise self.unexpected()
+            field_tok = self.field_token()
+            self.expect_punct(")")
+            return _Item(field_tok, tok.upper, self.alias(), tok)
+        field_tok = self.field_token()
+        return _Item(field_tok, None, self.alias(), field_tok)
+
+    def alias(self) -> _Token | None:
+        """An alias after a SELECT item: a plain name followed by ``,`` or ``FROM``."""
+        tok = self.tok
+        after = self.tokens[self.i + 1] if tok.kind != "eof" else tok
+        if (
+            tok.kind == "ident"
+            and tok.upper not in _KEYWORDS
+            and not any(c in tok.text for c in ".:")
+            and (after.upper == "FROM" or (after.kind == "punct" and after.text == ","))
+        ):
+            return self.advance()
+        return None
+
+    def group_item(self) -> tuple[_Token, _Path]:
+        tok = self.field_token()
+        if self.is_punct("("):
+            # GROUP BY ROLLUP(...), CUBE(...) and date functions.
+            raise _unsupported(self.query, tok, f"GROUP BY {tok.text}()")
+        return tok, self.resolve(tok)
+
+    def aggregate_plan(
+        self, items: list[_Item], groups: list[tuple[_Token, _Path]]
+    ) -> _Aggregate | None:
+        """The output columns of an aggregate query, or None for a plain one.
+
+        SOQL and SOSL Reference, "Aggregate Functions" and "GROUP BY"; Apex Developer Guide,
+        "Working with SOQL Aggregate Functions": an aggregated item without an alias is named
+        ``expr{i}``, ``i`` counting the unaliased aggregated items from 0.
+        """
+        if not groups and not any(item.function for item in items):
+            return None
+        group_paths = [path for _, path in groups]
+        columns: list[_Column] = []
+        unnamed = 0
+        for item in items:
+            path = self.resolve(item.field)
+            if item.function is None:
+                position = _path_position(group_paths, path)
+                if position is None:
+                    raise _error(
+                        self.query,
+                        item.field.pos,
+                        "MALFORMED_QUERY",
+                        f"Field must be grouped or aggregated: {path.target.name}",
+                    )
+                key = item.alias.text if item.alias is not None else path.target.name
+                columns.append(_Column(key, position, None))
+                continue
+            spec = self.aggregate_spec(item.function, item.start, path)
+            if item.alias is not None:
+                key = item.alias.text
+            else:
+                key = f"expr{unnamed}"
+                unnamed += 1
+            columns.append(_Column(key, None, spec))
+        return _Aggregate(group_paths, columns, [])
+
+    def aggregate_spec(self, function: str, tok: _Token, path: _Path) -> _AggSpec:
+        ftype = path.target.type
+        numeric = ftype in _INT_TYPES or ftype in _FLOAT_TYPES
+        if function in ("SUM", "AVG") and not numeric:
+            # Text after real orgs' query errors.
+            raise _error(
+                self.query,
+                tok.pos,
+                "MALFORMED_QUERY",
+                f"field {path.target.name} does not support aggregate operator {function}",
+            )
+        if function in ("MIN", "MAX") and ftype in ("boolean", "address", "multipicklist"):
+            raise _error(
+                self.query,
+                tok.pos,
+                "MALFORMED_QUERY",
+                f"field {path.target.name} does not support aggregate operator {function}",
+            )
+        return _AggSpec(function, path)
+
+    def aggregate_order_item(
+        self, aggregate: _Aggregate
+    ) -> tuple[Callable[[list[dict[str, Any]]], Any], str, bool, bool]:
+        """An ORDER BY item of an aggregate query: a grouped field or an aggregate function."""
+        tok = self.tok
+        if tok.upper in _AGGREGATE_FUNCTIONS and self.tokens[self.i + 1].text == "(":
+            item = self.select_item()
+            if item.alias is not None:
+                raise self.unexpected(item.alias)
+            spec = self.aggregate_spec(item.function or "", tok, self.resolve(item.field))
+            value = spec.evaluate
+            ftype = (
+                "double" if spec.function in ("COUNT", "COUNT_DISTINCT") else spec.path.target.type
+            )
+        else:
+            field_tok = self.field_token()
+            path = self.resolve(field_tok)
+            position = _path_position(aggregate.groups, path)
+            if position is None:
+                raise _error(
+                    self.query,
+                    field_tok.pos,
+                    "MALFORMED_QUERY",
+                    f"Ordered field must be grouped or aggregated: {path.target.name}",
+                )
+            getter = path.getter
+
+            def value(rows: list[dict[str, Any]]) -> Any:
+                return getter(rows[0]) if rows else None
+
+            ftype = path.target.type
+        descending = False
+        if self.keyword("DESC"):
+            descending = True
+        else:
+            self.keyword("ASC")
+        nulls_first = not descending
+        if self.keyword("NULLS"):
+            if self.keyword("FIRST"):
+                nulls_first = True
+            else:
+                self.expect_keyword("LAST")
+                nulls_first = False
+        return value, ftype, descending, nulls_first
 
     def non_negative_int(self) -> int:
         tok = self.advance()
@@ -993,6 +1331,16 @@ def execute(
     rows = _candidates(org, query, include_deleted)
     where = query.where
     matched = [r for r in rows if where(r)] if where is not None else list(rows)
+    clauses = _clauses(query)
+    if query.aggregate is not None:
+        records = _aggregate_records(query, query.aggregate, matched)
+        return QueryResult(
+            total_size=len(records),
+            records=records,
+            sobject=query.sobject.name,
+            aggregate=True,
+            clauses=clauses,
+        )
     if query.order:
         _sort(matched, query.order)
     if query.offset:
@@ -1000,8 +1348,86 @@ def execute(
     if query.limit is not None:
         matched = matched[: query.limit]
     if query.count_only:
-        return QueryResult(total_size=len(matched), records=[])
+        return QueryResult(
+            total_size=len(matched), records=[], sobject=query.sobject.name, clauses=clauses
+        )
     prefix = f"/services/data/v{api_version}/sobjects/"
     type_name = query.sobject.name
     records = [_shape_record(r, type_name, query.shape, parser, prefix) for r in matched]
-    return QueryResult(total_size=len(records), records=records)
+    return QueryResult(
+        total_size=len(records),
+        records=records,
+        sobject=type_name,
+        columns=_columns(parser, query),
+        clauses=clauses,
+    )
+
+
+def _clauses(query: _Query) -> frozenset[str]:
+    found = set()
+    if query.count_only:
+        found.add("COUNT()")
+    if query.aggregate is not None and query.aggregate.groups:
+        found.add("GROUP BY")
+    if any(item.function for item in query.items):
+        found.add("aggregate functions")
+    if query.offset:
+        found.add("OFFSET")
+    return frozenset(found)
+
+
+def _columns(parser: _Parser, query: _Query) -> list[Column]:
+    """The selected fields in SELECT order, each once (as the JSON shape keeps them)."""
+    out: dict[tuple[str, ...], Column] = {}
+    for item in query.items:
+        path = parser.resolve(item.field)
+        keys = (*(h.relationship_name or h.name for h in path.hops), path.target.name)
+        out.setdefault(keys, Column(keys, path.target.type))
+    return list(out.values())
+
+
+def _aggregate_records(
+    query: _Query, aggregate: _Aggregate, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``AggregateResult`` rows: one per group (one in all without GROUP BY).
+
+    The order of groups without ORDER BY is not documented by Salesforce; the emulator keeps the
+    order in which each group's first row was found.
+    """
+    if aggregate.groups:
+        found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            key = tuple(_group_key(p.target.type, p.getter(row)) for p in aggregate.groups)
+            found.setdefault(key, []).append(row)
+        buckets = list(found.values())
+    else:
+        buckets = [rows]
+    for value, ftype, descending, nulls_first in reversed(aggregate.order):
+        sort_key = _value_key(ftype)
+        nulls = [b for b in buckets if value(b) is None]
+        present = [b for b in buckets if value(b) is not None]
+        present.sort(key=lambda b: sort_key(value(b)), reverse=descending)
+        buckets = nulls + present if nulls_first else present + nulls
+    if query.offset:
+        buckets = buckets[query.offset :]
+    if query.limit is not None:
+        buckets = buckets[: query.limit]
+    if len(buckets) > MAX_AGGREGATE_ROWS:
+        # Text seen in real orgs; the errorCode is not documented by Salesforce (the
+        # emulator's choice).
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            "Aggregate query does not support queryMore(), use LIMIT to restrict the results to "
+            "a single batch",
+        )
+    records = []
+    for bucket in buckets:
+        record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+        for column in aggregate.columns:
+            if column.spec is not None:
+                record[column.key] = column.spec.evaluate(bucket)
+            else:
+                group = aggregate.groups[column.group or 0]
+                record[column.key] = group.getter(bucket[0]) if bucket else None
+        records.append(record)
+    return records

@@ -19,6 +19,7 @@ from typing import Any
 from . import ids
 from .definitions import FieldDef, ObjectDef, Schema
 from .errors import RecordError, RecordErrorException, SaveResult, record_error
+from .row_locks import NOT_LOCKED_PARENTS, ParentLock
 from .values import now_text, parse_json_value, parse_text_value
 
 __all__ = [
@@ -125,6 +126,8 @@ class Org:
         self._lock = threading.RLock()
         self._tables: dict[str, _Table] = {}
         self._bin: dict[str, tuple[str, dict[str, Any]]] = {}
+        # The delete log: id -> (object, deletion time), for ``sobjects/{X}/deleted``.
+        self._deleted: dict[str, tuple[str, str]] = {}
         self._where: dict[str, str] = {}
         self._autonumber = itertools.count(1)
         self.reset()
@@ -135,6 +138,7 @@ class Org:
         with self._lock:
             self._tables = {o.name: _Table(o) for o in self.schema.objects}
             self._bin = {}
+            self._deleted = {}
             self._where = {}
             self._autonumber = itertools.count(1)
             self._seed()
@@ -187,6 +191,25 @@ class Org:
         rid = ids.normalize(record_id)
         with self._lock:
             return rid is not None and rid in self._bin
+
+    def deletions(self, sobject: str) -> list[tuple[str, str]]:
+        """The delete log of one object: (id, deletion time) of each deleted record.
+
+        REST API Developer Guide, "sObject Get Deleted": deleted records are written to a delete
+        log. Records removed with ``hardDelete`` stay in it too (not documented by Salesforce;
+        the emulator's choice), and the log is never purged.
+
+        Args:
+            sobject: Object API name, any case.
+
+        Returns:
+            (id, datetime in the REST format) pairs, oldest first.
+        """
+        obj = self.schema.get(sobject)
+        if obj is None:
+            return []
+        with self._lock:
+            return [(rid, when) for rid, (name, when) in self._deleted.items() if name == obj.name]
 
     def find(self, sobject: str, field_name: str, value: Any) -> list[str]:
         """Ids of live records whose field equals value (case-insensitive unless caseSensitive).
@@ -243,6 +266,8 @@ class Org:
                     table.drop_index(current)
                     self._where.pop(rid, None)
                 self._bin.pop(rid, None)
+                if before is None or not was_deleted:
+                    self._deleted.pop(rid, None)  # inserted or live again: not deleted
                 if before is None:
                     continue
                 if was_deleted:
@@ -265,6 +290,7 @@ class Org:
         assignment: str | None = None,
         allow_save: bool = False,
         api_version: str = "62.0",
+        parent_lock: ParentLock | None = None,
     ) -> list[SaveResult]:
         """Insert, update, upsert or delete records, validating each like an org.
 
@@ -287,6 +313,8 @@ class Org:
                 ``allowSave`` of the REST API's Duplicate Rule Header); ``block`` rules
                 always refuse it.
             api_version: The version in the ``attributes.url`` of matched duplicates.
+            parent_lock: The lock model's transaction (see row_locks.py): takes the locks of
+                each record's parents, or fails the record when another transaction holds one.
 
         Returns:
             One result per record, in input order.
@@ -315,6 +343,10 @@ class Org:
                         error = record_fault(f"{obj.name}:{key}")
                         if error is not None:
                             raise RecordErrorException(error)
+                    if parent_lock is not None:
+                        locked = parent_lock(self._parent_ids(obj, record))
+                        if locked is not None:
+                            raise RecordErrorException(locked)
                     own: list[_Undo] = []
                     result = self._save_one(
                         operation, obj, record, external_id_field, log=own, now=now
@@ -494,10 +526,16 @@ class Org:
                 values = {}
                 for name, value in row.items():
                     f = obj.field(name)
-                    if f is None:
+                    if f is None or f.type == "id":
                         continue
                     values[f.name] = parse_json_value(f, value)
                 rid = ids.fixed_id(obj.key_prefix, number)
+                if obj.key_prefix == self.org_id[:3] and number == 1:
+                    rid = self.org_id  # the Organization row, also from a user's metadata
+                # A row may fix its own Id.
+                given = ids.normalize(str(row.get("Id") or ""))
+                if given is not None and given[:3] == obj.key_prefix:
+                    rid = given
                 self._store_new(obj, rid, values, now)
             rule_obj = self.schema.get("AssignmentRule")
             for rule in obj.assignment_rules:
@@ -770,8 +808,14 @@ class Org:
         table.drop_index(row)
         del self._where[rid]
         log.append((sobject, rid, dict(row), False))
+        # SOAP API Developer Guide, "GetDeletedResult": a deletion's date is the record's
+        # SystemModstamp, which the delete sets.
+        now = now_text()
+        self._deleted[rid] = (sobject, now)
         if not hard:
             row["IsDeleted"] = True
+            if "SystemModstamp" in row:
+                row["SystemModstamp"] = now
             self._bin[rid] = (sobject, row)
         return SaveResult(rid, True, [])
 
@@ -810,6 +854,28 @@ class Org:
         for f, nested in lookups:
             values[f.name] = self._resolve_lookup(f, nested)
         return values
+
+    def _parent_ids(self, obj: ObjectDef, record: dict[str, Any]) -> list[str]:
+        """The parents a save of ``record`` locks: its lookups, by Id or by external id.
+
+        Lookups to users, groups and record types lock nothing (the lock model's choice); a
+        parent that cannot be found locks nothing, and the save reports it.
+        """
+        found: list[str] = []
+        for name, value in record.items():
+            f = obj.field(name)
+            if f is None and isinstance(value, dict):
+                f = obj.by_relationship(name)
+            if f is None or f.type != "reference" or not value:
+                continue
+            if set(f.reference_to) <= NOT_LOCKED_PARENTS:
+                continue
+            if isinstance(value, dict):
+                with contextlib.suppress(RecordErrorException):
+                    found.append(self._resolve_lookup(f, value))
+            elif isinstance(value, str) and (rid := ids.normalize(value)) is not None:
+                found.append(rid)
+        return found
 
     def _check_reference(self, f: FieldDef, value: Any) -> str:
         rid = ids.normalize(value) if isinstance(value, str) else None

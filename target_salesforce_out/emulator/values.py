@@ -41,8 +41,15 @@ def format_datetime(moment: dt.datetime) -> str:
 
 
 def now_text() -> str:
-    """The current time in Salesforce's datetime format."""
-    return format_datetime(dt.datetime.now(dt.UTC))
+    """The current time as the org stamps ``CreatedDate``, ``LastModifiedDate``, ``SystemModstamp``.
+
+    Whole seconds: every audit timestamp in Salesforce's documentation and in recorded responses
+    reads ``.000`` milliseconds (REST API Developer Guide, "Get Updated Records", "Get Deleted
+    Records"; SOAP API Developer Guide, "Field Types"), e.g. ``2024-01-31T13:45:00.000+0000`` in
+    REST JSON. Bulk API 2.0 query results write the same instant as ``...00.000Z`` (see
+    bulk_queries.py).
+    """
+    return format_datetime(dt.datetime.now(dt.UTC).replace(microsecond=0))
 
 
 def _type_error(field: FieldDef, value: Any) -> RecordErrorException:

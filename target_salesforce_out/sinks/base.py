@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 # singer-sdk 0.54.9 (private module): the function Sink._parse_timestamps_in_record uses to
@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 
+from target_salesforce_out import dry_run
 from target_salesforce_out.assignment_rules import check_object
+from target_salesforce_out.deleted_records import DELETED_AT
 from target_salesforce_out.errors import (
     ConfigError,
     ErrorDetail,
@@ -29,9 +31,11 @@ from target_salesforce_out.errors import (
 )
 from target_salesforce_out.mapping import RecordMapper
 from target_salesforce_out.operations import Operation
+from target_salesforce_out.planner import Reference, references_of
 from target_salesforce_out.record_types import record_type_id
 from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.settings import set_keys, stream_settings
+from target_salesforce_out.sinks.ledger_hook import SinkLedger
 from target_salesforce_out.soql import find_ids, key_of
 from target_salesforce_out.validation import RecordValidator
 
@@ -62,8 +66,54 @@ class ParentsFirst(Protocol):
         """Write and wait for the records of ``sink``'s parents."""
 
 
+class SourceDeletesHook(Protocol):
+    """What a stream does with rows deleted at the source (``sinks/deletes.py``; the target's)."""
+
+    def prepare(self, record: dict[str, Any], marked: Any) -> Item | None:
+        """The delete of a row whose ``_sdc_deleted_at`` is ``marked``, or None."""
+
+    def write(self, items: list[Item], write_batch: Callable[[list[Item]], None]) -> None:
+        """Write a batch whose items may hold deletes, each key in input order."""
+
+    def defer(self, item: Item, finish_writes: Callable[[], None]) -> bool:
+        """Keep a delete until the rows before it are written (Bulk); True if it was one."""
+
+    def flush(self, finish_writes: Callable[[], None]) -> None:
+        """Write the rows received so far (``finish_writes``), then the deletes kept."""
+
+    def unfinished(self) -> list[tuple[dict[str, Any], str]]:
+        """Records kept by the deletes that have no outcome, with their dead-letter code."""
+
+
+class Deferral(Protocol):
+    """Records written later than they arrive (``sinks/deferred.py``, set by the load order)."""
+
+    def admit_all(self, items: list[Item]) -> list[Item]:
+        """The items to write now; the others wait for their parents."""
+
+    def release(self, *, final: bool) -> None:
+        """Write the waiting records whose parents are written, level by level."""
+
+    def after_write(
+        self,
+        record: dict[str, Any],
+        outcome: Count,
+        salesforce_id: str | None,
+        note: tuple[str, bytes] | None,
+    ) -> bool:
+        """Note a written record; True when its outcome waits for a second pass."""
+
+    def account_unfinished(self) -> None:
+        """Dead-letter what still waits (the run stopped)."""
+
+
 class SalesforceSink(BatchSink):
     """Base of the REST and Bulk sinks."""
+
+    # The lookups this stream sends (see planner.references_of), and the records it writes
+    # later than they arrive (set by the load order when there are any).
+    references: tuple[Reference, ...] = ()
+    deferral: Deferral | None = None
 
     # Whether converted records wait in memory until their outcome (REST batches do; Bulk
     # rows wait in job files on disk and are accounted for by the Bulk sink).
@@ -81,6 +131,8 @@ class SalesforceSink(BatchSink):
     ) -> None:
         """Describe the object and resolve every property before the first record is read."""
         self.runtime: Runtime = target.runtime
+        # Records the ledger skipped since the last drain (see current_size).
+        self._unchanged_in_batch = 0
         self._parents_first: ParentsFirst = target.load_order
         super().__init__(target, stream_name, schema, key_properties)
         self.record_validator = (
@@ -126,6 +178,9 @@ class SalesforceSink(BatchSink):
             for c in self.mapper.columns
             if c.field.type == "reference" and (len(c.field.reference_to) == 1 or ":" in c.name)
         ) - {self.obj.name.lower()}
+        self.references = references_of(
+            self.mapper.columns, sends_fields=self.operation.sends_fields
+        )
         # What date parsing needs, computed once instead of per record.
         properties = self.schema.get("properties") or {}
         self._schema_properties = frozenset(properties)
@@ -144,6 +199,13 @@ class SalesforceSink(BatchSink):
             self.settings.api,
             self.operation.value,
         )
+        # The sync ledger's view of this stream (None: no ledger_path, or no usable key).
+        self.ledger = SinkLedger.for_sink(self)
+        # What the dry run predicts for this stream (see dry_run.py); None in a real run.
+        self.forecast = self.runtime.report.forecast(stream_name) if self.runtime.dry_run else None
+        # A row deleted at the source: its _sdc_deleted_at, kept from singer-sdk's removal.
+        self._deleted_at: Any = None
+        self.source_deletes: SourceDeletesHook = target.source_deletes(self)
 
     def _check_operation(self) -> None:
         op, obj = self.operation, self.obj
@@ -183,6 +245,17 @@ class SalesforceSink(BatchSink):
             self._verdict = ErrorDetail(
                 "INVALID_RECORD", f"key properties missing from the record: {', '.join(missing)}"
             )
+
+    def _remove_sdc_metadata_from_record(self, record: dict[str, Any]) -> None:
+        """singer-sdk's removal of the ``_sdc_*`` metadata, keeping ``_sdc_deleted_at`` aside.
+
+        singer-sdk 0.54.9: with ``add_record_metadata`` off, ``Target._process_record_message``
+        calls this for every record before ``_validate_and_parse``, and it pops
+        ``_sdc_deleted_at`` with the rest; a row deleted at the source must still be seen
+        (see :meth:`_prepare`).
+        """
+        self._deleted_at = record.get(DELETED_AT)
+        super()._remove_sdc_metadata_from_record(record)
 
     def _parse_dates(self, record: dict[str, Any]) -> None:
         """singer-sdk's date parsing (``Sink._parse_timestamps_in_record``), given only dates.
@@ -238,6 +311,19 @@ class SalesforceSink(BatchSink):
         """Records buffered before a drain: several calls' worth so they can overlap."""
         return self.settings.effective_batch_size * self.runtime.max_concurrency
 
+    @property
+    def current_size(self) -> int:
+        """Records read since the last drain, less those the ledger skipped as unchanged.
+
+        So that a run where few records changed still fills whole calls.
+        """
+        return max(0, super().current_size - self._unchanged_in_batch)
+
+    def mark_drained(self) -> None:
+        """singer-sdk's, and the count of skipped records starts again."""
+        super().mark_drained()
+        self._unchanged_in_batch = 0
+
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         """Convert one record into the batch, or reject it with its reason."""
         item = self._prepare(record)
@@ -249,12 +335,17 @@ class SalesforceSink(BatchSink):
         items: list[Item] = context.get("items") or []
         self._parents_first.write_parents_first(self)
         if items:
+            self.runtime.report.add_batch(self.stream_name, "rest", len(items))
             if self.runtime.dry_run:
                 self.dry_run_batch(items)
                 for record, _ in items:
                     self.settle(record)  # counted as would-be, or rejected
             else:
-                self.write_batch(items)
+                if self.deferral is not None:
+                    items = self.deferral.admit_all(items)
+                self.source_deletes.write(items, self.write_batch)
+        if self.deferral is not None:
+            self.deferral.release(final=False)
         self.raise_for_failures()
 
     # -- record checks -----------------------------------------------------------------------
@@ -316,6 +407,9 @@ class SalesforceSink(BatchSink):
         # showed in profiles); other counters are changed under the report's lock.
         self._stats.add_unlocked(Count.RECEIVED)
         verdict, self._verdict = self._verdict, None
+        marked, self._deleted_at = self._deleted_at or record.get(DELETED_AT), None
+        if marked and self.operation.sends_fields:
+            return self.source_deletes.prepare(record, marked)  # needs only its key
         if verdict is not None:
             detail = ErrorDetail(
                 verdict.code, self.message(record, verdict.message), verdict.fields
@@ -332,10 +426,24 @@ class SalesforceSink(BatchSink):
             # Checked here, before any call: Salesforce would answer without naming the record.
             self.reject(record, self.no_key(key.name, record), source="target")
             return None
+        if self.ledger is not None:
+            ledgered = self.ledger.offer(record, prepared)
+            if ledgered is None:
+                self._unchanged_in_batch += 1
+                return None  # the payload Salesforce last confirmed: counted unchanged
+            prepared = ledgered
+        if self.forecast is not None:
+            dry_run.note_keys(self, prepared)  # parents of other streams' records
         if self.tracks_in_memory:
             with self._failures_lock:
                 self._outstanding[id(record)] = record
         return Item(record, prepared)
+
+    def track(self, record: dict[str, Any]) -> None:
+        """``record`` waits in memory for its outcome (see :meth:`account_unfinished`)."""
+        if self.tracks_in_memory:
+            with self._failures_lock:
+                self._outstanding[id(record)] = record
 
     # -- what every sink does at a batch's end and the run's end ------------------------------
 
@@ -364,6 +472,15 @@ class SalesforceSink(BatchSink):
     def wait_for_jobs(self) -> None:
         """Wait for the calls or jobs of this sink still running (none here; see the sinks)."""
 
+    def write_wave(self, items: list[Item]) -> None:
+        """Write ``items`` now and wait until every record written so far has its outcome.
+
+        One level of a hierarchy: the next level's records look these up.
+        """
+        if items:
+            self.write_batch(items)
+        self.wait_for_jobs()
+
     def abort_open_jobs(self) -> None:
         """Abort the jobs not finished yet; the run is stopping (none here; see the Bulk sink)."""
 
@@ -374,6 +491,8 @@ class SalesforceSink(BatchSink):
         buffered, in calls that were cancelled, or in rounds never started. Without this a
         failed run would leave records neither written nor reported.
         """
+        if self.deferral is not None:
+            self.deferral.account_unfinished()
         with self._failures_lock:
             records = list(self._outstanding.values())
         for record in records:
@@ -384,11 +503,26 @@ class SalesforceSink(BatchSink):
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def confirm(self, record: dict[str, Any], outcome: Count, salesforce_id: str | None) -> None:
-        """Salesforce wrote ``record`` (``outcome``: created, updated or deleted): count, list."""
+    def confirm(
+        self,
+        record: dict[str, Any],
+        outcome: Count,
+        salesforce_id: str | None,
+        note: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Salesforce wrote ``record`` (``outcome``: created, updated or deleted): count, list.
+
+        ``note``: the record's ledger key and digest when they travelled with it (Bulk rows).
+        """
+        if self.deferral is not None and self.deferral.after_write(
+            record, outcome, salesforce_id, note
+        ):
+            return  # its deferred lookups are set in a second pass, which decides its outcome
         self.runtime.report.succeed(
             self.stream_name, outcome, self.mapper.key_values(record), salesforce_id
         )
+        if self.ledger is not None:
+            self.ledger.confirmed(record, outcome, salesforce_id, note)
         self.settle(record)
 
     def settle(self, record: dict[str, Any]) -> None:
@@ -399,6 +533,18 @@ class SalesforceSink(BatchSink):
     def count(self, count: Count, n: int = 1) -> None:
         """Add to one of this stream's counters."""
         self.runtime.report.add(self.stream_name, count, n)
+
+    def skipped_unchanged(self) -> None:
+        """The ledger's fast path skipped a record before singer-sdk's record work.
+
+        Counted as the record path counts an unchanged record: singer-sdk's read tally and
+        record metric, ``received`` and ``unchanged`` (reader thread only, as in _prepare).
+        """
+        self.tally_record_read()
+        self.record_counter_metric.increment()
+        self._unchanged_in_batch += 1
+        self._stats.add_unlocked(Count.RECEIVED)
+        self._stats.add_unlocked(Count.UNCHANGED)
 
     def reject(
         self,
@@ -418,7 +564,10 @@ class SalesforceSink(BatchSink):
             operation=self.operation.value,
             key=self.mapper.describe_key(record),
             job_id=job_id,
+            schema=(self.original_schema, list(self.key_properties or ())),
         )
+        if self.ledger is not None:
+            self.ledger.rejected(record, detail)
         with self._failures_lock:
             self._batch_failures += 1
             self._outstanding.pop(id(record), None)
@@ -502,20 +651,3 @@ class SalesforceSink(BatchSink):
 def _is_datelike(prop: Any) -> bool:
     """Whether singer-sdk parses values of this property into date/time objects."""
     return isinstance(prop, dict) and get_datelike_property_type(prop) is not None
-
-
-def split_rounds(items: list[Item], key_of: Callable[[Item], Any]) -> Iterator[list[Item]]:
-    """Split so no key appears twice in a round; rounds run in order, so the last write wins."""
-    rounds: list[list[Item]] = []
-    seen: dict[Any, int] = {}
-    for item in items:
-        key = key_of(item)
-        if key is None:
-            index = 0
-        else:
-            index = seen.get(key, -1) + 1
-            seen[key] = index
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(item)
-    yield from rounds

@@ -32,6 +32,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar
 
+from target_salesforce_out import dry_run
 from target_salesforce_out.assignment_rules import bulk_rule_id
 from target_salesforce_out.duplicate_rules import ALLOW_SAVE
 from target_salesforce_out.errors import (
@@ -48,12 +49,18 @@ from target_salesforce_out.jsonl_files import RECORD_ENCODER
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, Count
 from target_salesforce_out.retry_policy import backoff_seconds
-from target_salesforce_out.sinks import bulk_job, duplicate_resend
+from target_salesforce_out.sinks import bulk_job, duplicate_resend, lock_retry
 from target_salesforce_out.sinks.base import Item, SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import MAX_RECORD_CHARS, RowFormat, column_kind
 from target_salesforce_out.sinks.bulk_results import ResultReader, stored_record
 from target_salesforce_out.sinks.job_file import INDEX_BLOCK_ROWS, JobFile
-from target_salesforce_out.soql import key_of
+from target_salesforce_out.sinks.ledger_updates import update_by_id
+from target_salesforce_out.sinks.parent_groups import (
+    PARENT_JOB_ROWS,
+    ParentGroups,
+    Row,
+    parent_column,
+)
 
 # Reported for a job whose abort the org refused on a hard stop (it had already ended).
 ABORT_REFUSED = "AbortRefused"
@@ -78,6 +85,11 @@ class BulkSink(SalesforceSink):
     tracks_in_memory: ClassVar[bool] = False
     # Jobs run on after the batch that started them (see LoadOrder.write_parents_first).
     runs_jobs: ClassVar[bool] = True
+    # A child object's rows go in jobs by parent (see parent_groups): at most this many rows
+    # a job, and this many staged on disk before they are written (off only for benchmarks).
+    group_by_parent: ClassVar[bool] = True
+    parent_job_rows: ClassVar[int] = PARENT_JOB_ROWS
+    parent_window_rows: ClassVar[int] = 500_000
 
     def __init__(
         self,
@@ -111,7 +123,9 @@ class BulkSink(SalesforceSink):
         self._format = self._row_format()
         self._lookup_key = self.key_name() if self._needs_lookup() else None
         # Without batch_size, jobs are cut by bytes: as large as the upload limit allows.
-        self._job_rows = self.settings.effective_batch_size
+        self._job_rows = self.settings.bulk_job_rows
+        # The jobs a real run would make, in a dry run (see dry_run.py).
+        self._job_plan = dry_run.JobPlan(self) if self.runtime.dry_run else None
         self._tmp = tempfile.TemporaryDirectory(
             prefix="target-salesforce-out-bulk-", ignore_cleanup_errors=True
         )
@@ -139,9 +153,22 @@ class BulkSink(SalesforceSink):
             self._dir,
             self._new_job_file,
             self._resend_duplicates if allow_save else None,
+            # Rows failed on a row lock go again over REST (see lock_retry).
+            self._resend_locked if self._job_op.sends_fields else None,
         )
+        self._groups = self._parent_groups()
+        if self.ledger is not None:
+            # Insert rows the ledger remembers the Id of: updated over REST (see defer).
+            self.ledger.send_updates = lambda items: update_by_id(self, items)
 
     # -- setup -------------------------------------------------------------------------
+
+    def _parent_groups(self) -> ParentGroups | None:
+        """Staging by parent, for a stream of a child object that saves its rows."""
+        if not self.group_by_parent or not self._job_op.sends_fields or self.runtime.dry_run:
+            return None
+        found = parent_column(self.mapper.columns, self._format.header, self.obj.name)
+        return ParentGroups(self._dir, *found) if found is not None else None
 
     def _needs_lookup(self) -> bool:
         """Rows whose Id (or existence, in a dry run) must be found with SOQL first."""
@@ -183,6 +210,8 @@ class BulkSink(SalesforceSink):
     @property
     def is_full(self) -> bool:
         """Drain when the current job reaches its record or byte cap."""
+        if self._groups is not None:
+            return self._groups.rows >= self.parent_window_rows
         job = self._current
         rows = len(self._staged) + (job.rows if job is not None else 0)
         return rows >= self._job_rows or (job is not None and job.bytes >= self.max_job_bytes)
@@ -190,23 +219,53 @@ class BulkSink(SalesforceSink):
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         """Check and convert one record, then write it to the current job's file."""
         item = self._prepare(record)
-        if item is None:
-            return  # rejected locally, already dead-lettered
-        if self._lookup_key is not None:
+        if item is not None:
+            self.accept(item)
+
+    def accept(self, item: Item) -> None:
+        """Write one converted record to the current job (the auto sink hands its own here)."""
+        if self.deferral is not None and not self.runtime.dry_run:
+            held = self.deferral.admit_all([item])
+            if not held:
+                return  # waits for its parent (a hierarchy level; see sinks/deferred.py)
+            item = held[0]
+        if self.ledger is not None and self._job_op is Operation.INSERT and self.ledger.defer(item):
+            return  # an insert the ledger remembers the Id of: updated by Id over REST
+        if self.source_deletes.defer(item, self._finish_writes):
+            return  # deleted at the source: sent once the rows before it are written
+        if self._lookup_key is not None or self.runtime.dry_run:
+            # A dry run looks rows up and checks their parents a block at a time.
             self._pending.append(item)
             if len(self._pending) >= self.lookup_rows:
                 self._flush_pending()
-        elif self.runtime.dry_run:
-            if self._cells(*item) is not None:
-                self.count(Count.WOULD_CREATE)
         else:
             self._add(*item)
 
     def process_batch(self, context: dict[str, Any]) -> None:
         """Hand the current job to the pool; apply ``on_record_error`` to local rejections."""
         self._flush_pending()
+        if self.ledger is not None:
+            self.ledger.send_deferred()
         self._cut()
+        if self._job_plan is not None:
+            self._job_plan.cut()
+        self.source_deletes.flush(self._finish_writes)
+        if self.deferral is not None:
+            self.deferral.release(final=False)
         self.raise_for_failures()
+
+    def _finish_writes(self) -> None:
+        """Write every row received so far and wait for its job (deletes come after)."""
+        self._flush_pending()
+        self._cut()
+        self.wait_for_jobs()
+
+    def write_wave(self, items: list[Item]) -> None:
+        """Write ``items`` in their own job (after every row before them) and wait for it."""
+        self._finish_writes()
+        if items:
+            self.write_batch(items)
+            self._finish_writes()
 
     def wait_before_failing(self) -> None:
         """Finish the batch's jobs before failing it: a job's own error wins."""
@@ -218,6 +277,8 @@ class BulkSink(SalesforceSink):
         if self._keys is not None:
             self._keys.close()
             self._keys = None
+        if self._groups is not None:
+            self._groups.close()
         self._tmp.cleanup()
 
     def write_batch(self, items: list[Item]) -> None:
@@ -234,25 +295,9 @@ class BulkSink(SalesforceSink):
             self._add(record, fields)
 
     def dry_run_batch(self, items: list[Item]) -> None:
-        """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
-        op, key = self.operation, self.key_name()
-        items = [item for item in items if self._cells(*item) is not None]
-        if not self._job_op.needs_key or key is None:
-            self.count(Count.WOULD_CREATE, len(items))
-            return
-        found = self.existing(items, key)
-        for record, fields in items:
-            value = fields.get(key)
-            exists = value is not None and key_of(value, is_id=key == "Id") in found
-            counted = op.dry_run_count(exists=exists)
-            if counted is not None:
-                self.count(counted)
-            else:
-                self.reject(
-                    record,
-                    ErrorDetail("NOT_FOUND", f"no {self.obj.name} has {key}={value!r}", (key,)),
-                    source="dry_run",
-                )
+        """Count would-be outcomes and put the rows into the jobs a real run would make."""
+        assert self._job_plan is not None
+        dry_run.bulk_batch(self, items, self._job_plan)
 
     # -- jobs in flight ----------------------------------------------------------------------
 
@@ -328,9 +373,14 @@ class BulkSink(SalesforceSink):
             return
         # The record is kept (in the job's index) to dead-letter it if Salesforce rejects
         # it; msgspec encodes it about ten times faster than json.dumps with a default hook.
-        self._staged.append(
-            (fmt.correlation_key(cells), _RECORD_ENCODER.encode(record), fmt.line(cells).encode())
-        )
+        record_json = _RECORD_ENCODER.encode(record)
+        if self.ledger is not None:
+            record_json = self.ledger.attach(record, record_json)  # its ledger key and digest
+        key, line = fmt.correlation_key(cells), fmt.line(cells).encode()
+        if self._groups is not None:
+            self._groups.add(cells, key, record_json, line)
+            return
+        self._staged.append((key, record_json, line))
         if len(self._staged) >= INDEX_BLOCK_ROWS:
             self._write_staged()
 
@@ -393,9 +443,20 @@ class BulkSink(SalesforceSink):
         return self._current
 
     def _cut(self) -> None:
-        """Write the staged rows, then submit the current job file."""
+        """Write the staged rows (a child object's by parent), then submit the current job."""
+        if self._groups is not None and self._groups.rows:
+            self._groups.write_jobs(
+                min(self._job_rows, self.parent_job_rows),
+                lambda: self._current.rows if self._current is not None else 0,
+                self._write_rows,
+                self._submit_current,
+            )
         self._write_staged()
         self._submit_current()
+
+    def _write_rows(self, rows: list[Row]) -> None:
+        self._staged.extend(rows)
+        self._write_staged()
 
     def _submit_current(self) -> None:
         """Submit the current job file, if it has rows."""
@@ -420,6 +481,7 @@ class BulkSink(SalesforceSink):
         while len(self._inflight) >= self.runtime.max_concurrency:
             _, oldest = self._inflight.popleft()
             oldest.result()
+        self.runtime.report.add_batch(self.stream_name, "bulk", job.rows)
         self._inflight.append((job.seq, self.runtime.submit(self._run_job, job, 0)))
 
     # -- one job, on a pool thread ------------------------------------------------------------
@@ -546,6 +608,10 @@ class BulkSink(SalesforceSink):
         """Send rows refused as duplicates again over REST; return how many failed again."""
         return duplicate_resend.resend(self, self._job_op, records, job_id)
 
+    def _resend_locked(self, records: list[dict[str, Any]], job_id: str) -> int:
+        """Send rows failed on a row lock again over REST; return how many failed again."""
+        return lock_retry.resend_locked(self, self._job_op, records, job_id, self._stop)
+
     def _settle_job(self, job: JobFile, reason: str) -> None:
         """Dead-letter the rows of a job that ended early and that no result accounts for.
 
@@ -578,11 +644,19 @@ class BulkSink(SalesforceSink):
 
         Called once no pool thread runs any more (the run is ending).
         """
+        if self.deferral is not None:
+            self.deferral.account_unfinished()
         pending, self._pending = self._pending, []
+        if self.ledger is not None:
+            pending += self.ledger.unsent()
         for record, _ in pending:
+            self._not_sent(record)
+        for record, _ in self.source_deletes.unfinished():
             self._not_sent(record)
         staged, self._staged = self._staged, []
         for _, record_json, _ in staged:
+            self._not_sent(stored_record(record_json))
+        for record_json in self._groups.unsent() if self._groups is not None else ():
             self._not_sent(stored_record(record_json))
         current, self._current = self._current, None
         with self._lock:

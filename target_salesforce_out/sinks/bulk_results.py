@@ -23,11 +23,12 @@ from target_salesforce_out.duplicate_rules import DUPLICATES_DETECTED
 from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import Count
-from target_salesforce_out.retry_policy import RECORD_RETRIES, is_retryable
+from target_salesforce_out.retry_policy import RECORD_RETRIES, is_retryable, is_row_lock
 from target_salesforce_out.sinks import bulk_job
 from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import RowFormat
 from target_salesforce_out.sinks.job_file import INDEX_BLOCK_ROWS, JobFile
+from target_salesforce_out.sinks.ledger_hook import split_note
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 T = TypeVar("T")
@@ -59,7 +60,7 @@ def parse_sf_error(text: str) -> ErrorDetail:
 
 def stored_record(record_json: bytes) -> dict[str, Any]:
     """A record as the Bulk sink stored it in a job's index (Decimals read back as Decimal)."""
-    record: dict[str, Any] = json.loads(record_json, parse_float=Decimal)
+    record: dict[str, Any] = json.loads(split_note(record_json)[1], parse_float=Decimal)
     return record
 
 
@@ -105,12 +106,14 @@ class ResultReader:
         directory: Path,
         new_job_file: Callable[[], JobFile],
         resend_duplicates: Resend | None = None,
+        resend_locked: Resend | None = None,
     ) -> None:
         """Results of ``sink``'s jobs of ``job_operation``, spooled in ``directory``.
 
         ``new_job_file`` gives an empty job file for rows to send again;
         ``resend_duplicates``, when given, takes the rows that failed with
-        ``DUPLICATES_DETECTED`` instead of dead-lettering them.
+        ``DUPLICATES_DETECTED`` instead of dead-lettering them; ``resend_locked``, when
+        given, takes those of a complete job that failed on a row lock instead of a new job.
         """
         self._sink = sink
         self._format = row_format
@@ -118,6 +121,7 @@ class ResultReader:
         self._directory = directory
         self._new_job_file = new_job_file
         self._resend_duplicates = resend_duplicates
+        self._resend_locked = resend_locked
 
     def read(self, job: JobFile, job_id: str, attempt: int, info: dict[str, Any]) -> JobResults:
         """Match every result row of job ``job_id`` (try ``attempt``, from 0) to ``job``'s rows.
@@ -128,7 +132,9 @@ class ResultReader:
         unmatched = self._successes(job, job_id)
         # Rows of a Failed job are not retried: the job raises, and the run stops.
         can_retry = attempt < RECORD_RETRIES and state == "JobComplete"
-        retry, failed, not_matched = self._failures(job, job_id, attempt, can_retry=can_retry)
+        retry, failed, not_matched = self._failures(
+            job, job_id, attempt, can_retry=can_retry, complete=state == "JobComplete"
+        )
         unmatched += not_matched
         unprocessed, not_matched = self._unprocessed(job, job_id, state, info)
         unmatched += not_matched
@@ -163,8 +169,13 @@ class ResultReader:
         sink, op = self._sink, self._job_operation
         counts = dict.fromkeys((Count.CREATED, Count.UPDATED, Count.DELETED), 0)
         unmatched = 0
-        # The success file needs each record's key; without one, only counts are kept.
-        listed = sink.runtime.report.successes.path is not None
+        # The success file, the ledger and the load plan's deferred writes (sinks/deferred.py)
+        # need each record's key; without them, only counts.
+        listed = (
+            sink.runtime.report.successes.path is not None
+            or sink.ledger is not None
+            or sink.deferral is not None
+        )
         # Matched to input rows in blocks (one index query per block, not per row).
         rows = self._rows(job_id, "successfulResults", 2)
         for block in _blocks(rows, INDEX_BLOCK_ROWS):
@@ -177,20 +188,24 @@ class ResultReader:
                 # sf__Id, sf__Created, then the uploaded columns.
                 outcome = op.outcome(created=row[1].lower() == "true")
                 if listed:
-                    sink.confirm(stored_record(record_json), outcome, row[0] or None)
+                    note = split_note(record_json)[0]
+                    sink.confirm(stored_record(record_json), outcome, row[0] or None, note)
                 else:
                     counts[outcome] += 1
+            if sink.ledger is not None:
+                sink.ledger.flush()  # this block's confirmations, committed
         sink.runtime.report.add_many(sink.stream_name, counts)
         return unmatched
 
     def _failures(
-        self, job: JobFile, job_id: str, attempt: int, *, can_retry: bool
+        self, job: JobFile, job_id: str, attempt: int, *, can_retry: bool, complete: bool
     ) -> tuple[JobFile | None, int, int]:
         """Send again or dead-letter each failed row: (rows to send again, failed, unmatched)."""
         sink = self._sink
         retry: JobFile | None = None
         failed = unmatched = 0
         duplicates: list[dict[str, Any]] = []
+        locked: list[dict[str, Any]] = []
         for row, key in self._rows(job_id, "failedResults", 2):
             claimed = None if key is None else job.claim(key)
             if key is None or claimed is None:
@@ -202,6 +217,11 @@ class ResultReader:
             if self._resend_duplicates is not None and error.code == DUPLICATES_DETECTED:
                 duplicates.append(stored_record(record_json))
                 continue
+            if is_row_lock(error):
+                sink.count(Count.LOCK_FAILED)
+                if self._resend_locked is not None and complete:
+                    locked.append(stored_record(record_json))
+                    continue
             if can_retry and is_retryable(error, sink.operation, attempt):
                 if retry is None:
                     retry = job.retry = self._new_job_file()
@@ -211,6 +231,8 @@ class ResultReader:
             sink.reject(stored_record(record_json), error, source="salesforce", job_id=job_id)
         if duplicates and self._resend_duplicates is not None:
             failed += self._resend_duplicates(duplicates, job_id)
+        if locked and self._resend_locked is not None:
+            failed += self._resend_locked(locked, job_id)
         return retry, failed, unmatched
 
     def _unprocessed(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from target_salesforce_out import dry_run
 from target_salesforce_out.assignment_rules import auto_assign_header
 from target_salesforce_out.client import SalesforceClient
 from target_salesforce_out.duplicate_rules import duplicates_of, rule_header
@@ -32,7 +33,8 @@ from target_salesforce_out.errors import (
 )
 from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_retryable
-from target_salesforce_out.sinks.base import Item, SalesforceSink, split_rounds
+from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.rounds import split_rounds
 from target_salesforce_out.soql import MatchKey, find_matches, key_of, match_key
 from target_salesforce_out.wire import encode_collection
 
@@ -91,6 +93,18 @@ def update_records(
     return list(response.json())
 
 
+def delete_records(client: SalesforceClient, ids: list[str]) -> list[dict[str, Any]]:
+    """One sObject Collections delete of up to 200 ids, each succeeding or failing alone.
+
+    REST API Developer Guide, sObject Collections Delete: ``DELETE /composite/sobjects?ids=``
+    with ``allOrNone=false``; one result per id, in the order of ``ids``.
+    """
+    response = client.request(
+        "DELETE", "/composite/sobjects", params={"ids": ",".join(ids), "allOrNone": "false"}
+    )
+    return list(response.json())
+
+
 def call_failure(exc: Exception, unsent: str) -> tuple[ErrorDetail, str]:
     """The dead-letter detail and source for the records of a call that failed as a whole.
 
@@ -146,7 +160,13 @@ class RestSink(SalesforceSink):
         """Send ``items`` by their key (an external id or Id), or as new records without one."""
         op, key = self.operation, self.mapper.key_column
         if key is None or not op.needs_key:
-            # Insert; or upsert by Id with no Id property: every record is new.
+            # Insert; or upsert by Id with no Id property: every record is new, except an
+            # insert the ledger remembers the Id of (see ledger_hook): updated by that Id.
+            known = [item for item in items if "Id" in item.fields] if self.ledger else []
+            if known:
+                new = [item for item in items if "Id" not in item.fields]
+                updates = self._run(known, self._update_call, "Id", Count.UPDATED)
+                return updates + self._run(new, self._create_call, None, Count.CREATED)
             return self._run(items, self._create_call, None, Count.CREATED)
         if op.finds_by_key:
             if key.name != "Id":
@@ -281,40 +301,8 @@ class RestSink(SalesforceSink):
         return updates + self._submit(new, self._create_call, Count.CREATED)
 
     def dry_run_batch(self, items: list[Item]) -> None:
-        """Count would-be creates/updates/deletes; a SOQL lookup tells create from update."""
-        op = self.operation
-        if not op.needs_key:
-            self.count(Count.WOULD_CREATE, len(items))  # existing records do not matter
-            return
-        if self.mapper.match_columns:
-            exists: list[bool | None] = []
-            for (record, _), ids in self._lookup_matches(items):
-                if ids is None:
-                    self.reject(record, self._no_match_key(record), source="dry_run")
-                exists.append(None if ids is None else bool(ids))
-        else:
-            key = self.key_name()
-            found = self.existing(items, key) if key else {}
-            key_type = self.key_type(key) if key else "string"
-            exists = [
-                key is not None
-                and fields.get(key) is not None
-                and key_of(fields[key], key_type) in found
-                for _, fields in items
-            ]
-        for (record, _), present in zip(items, exists, strict=True):
-            if present is None:
-                continue  # rejected above
-            counted = op.dry_run_count(exists=present)
-            if counted is not None:
-                self.count(counted)
-            else:
-                text = f"no {self.obj.name} record matches its key"
-                self.reject(
-                    record,
-                    ErrorDetail("NOT_FOUND", self.message(record, text)),
-                    source="dry_run",
-                )
+        """Count would-be creates/updates/deletes and the calls they would take (dry_run.py)."""
+        dry_run.rest_batch(self, items)
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -341,11 +329,7 @@ class RestSink(SalesforceSink):
         return update_records(self.runtime.client, self.obj.name, chunk, self._save_headers)
 
     def _delete_call(self, chunk: list[Item]) -> list[dict[str, Any]]:
-        ids = ",".join(str(fields["Id"]) for _, fields in chunk)
-        response = self.runtime.client.request(
-            "DELETE", "/composite/sobjects", params={"ids": ids, "allOrNone": "false"}
-        )
-        return list(response.json())
+        return delete_records(self.runtime.client, [str(fields["Id"]) for _, fields in chunk])
 
     # -- execution -------------------------------------------------------------------------
 
@@ -413,6 +397,8 @@ class RestSink(SalesforceSink):
                     retry.append(item)
                 else:
                     self.reject(item.record, errors[0], source="salesforce")
+            if self.ledger is not None:
+                self.ledger.flush()  # this call's confirmations, committed
             if not retry:
                 return
             self.count(Count.RETRIED, len(retry))

@@ -270,7 +270,7 @@ def test_unknown_relationship_is_invalid_field(org: RowOrg) -> None:
         ("SELECT Id FROM Contact WHERE", "<EOF>", 29),
         ("SELECT FROM Contact", "FROM", 8),
         ("SELECT Id FROM Contact LIMIT x", "x", 30),
-        ("SELECT Id FROM Contact WHERE LastName = 'x' GROUP BY LastName", "GROUP", 45),
+        ("SELECT Id FROM Contact WHERE LastName = 'x' WITH SECURITY_ENFORCED", "WITH", 45),
     ],
 )
 def test_syntax_errors_are_malformed_query(

@@ -153,6 +153,8 @@ INSERT_STREAM = {
     # Title is not unique, so a second create of the same record is possible (as in most orgs).
     "field_mapping": {"contact_ref": "Title"},
     "batch_size": 200,
+    # REST calls as the records arrive (api auto would hold up to bulk_threshold of them).
+    "api": "rest",
 }
 
 

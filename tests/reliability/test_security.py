@@ -145,7 +145,7 @@ def test_access_tokens_and_credentials_stay_out_of_dead_letters_and_report(
         assert all(token.split("!")[1] not in text for text in outputs)
     # A dead letter holds the record and Salesforce's answer, nothing about the connection.
     allowed = {"stream", "sobject", "operation", "record", "errorCode", "message", "fields"}
-    allowed |= {"source", "time", "job_id", "run_id"}
+    allowed |= {"source", "time", "job_id", "run_id", "schema", "key_properties"}
     for dead in run.dead_letters:
         assert set(dead) <= allowed
     assert {d["record"]["contact_ref"] for d in run.dead_letters} == {"C-null", "C-long"}

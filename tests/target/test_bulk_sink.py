@@ -430,7 +430,7 @@ def test_failed_job_raises_with_its_error_message(salesforce_emulator_factory, t
     assert stored.isdisjoint(d["record"]["contact_ref"] for d in run.dead_letters)
 
 
-def test_row_lock_failures_are_retried_in_a_new_job(salesforce_emulator_factory, tmp_path):
+def test_row_lock_failures_are_sent_again_over_rest(salesforce_emulator_factory, tmp_path):
     emulator = salesforce_emulator_factory(
         faults=[
             {
@@ -447,8 +447,10 @@ def test_row_lock_failures_are_retried_in_a_new_job(salesforce_emulator_factory,
     assert len(emulator.records("Contact")) == 50
     stats = run.report["streams"]["contacts"]
     assert (stats["created"], stats["retried"], stats["failed"]) == (50, 10, 0)
+    assert (stats["lock_failed"], stats["lock_retried"], stats["lock_retry_failed"]) == (10, 10, 0)
     jobs = _jobs(run)
-    assert [(j["attempt"], j["records"], j["failed"]) for j in jobs] == [(1, 50, 10), (2, 10, 0)]
+    # No second job: the locked rows went through sObject Collections (see lock_retry).
+    assert [(j["attempt"], j["records"], j["failed"]) for j in jobs] == [(1, 50, 10)]
     assert run.dead_letters == []
 
 

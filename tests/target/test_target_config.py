@@ -36,7 +36,7 @@ CASES = {
     "unknown defaults key": ({"defaults": {"batchsize": 3}}, "defaults: unknown key 'batchsize'"),
     "batch size too large": (
         {"streams": {"contacts": {"batch_size": 201}}},
-        "batch_size 201 is out of range for api rest (1-200)",
+        "batch_size 201 is out of range for api auto (1-200)",
     ),
     "batch size zero": ({"defaults": {"batch_size": 0}}, "batch_size 0 is out of range"),
     "jwt without key": (
@@ -60,7 +60,7 @@ CASES = {
         "instance_url: plain http://",
     ),
     "hard delete over rest": (
-        {"streams": {"contacts": {"operation": "hard_delete"}}},
+        {"streams": {"contacts": {"operation": "hard_delete", "api": "rest"}}},
         "hard_delete needs api bulk",
     ),
     "old api version": ({"api_version": "45.0"}, "api_version 45.0 is too old"),

@@ -32,7 +32,17 @@ STREAM_KEYS = [
     "would_create",
     "would_update",
     "would_delete",
+    "ignored_deleted",
+    "already_deleted",
+    "mirror_deleted",
+    "mirror_failed",
+    "unchanged",
+    "retried_from_ledger",
+    "lock_failed",
+    "lock_retried",
+    "lock_retry_failed",
     "bulk_jobs",
+    "api_batches",
 ]
 
 
@@ -156,7 +166,8 @@ def _table(tmp_path: Path, counts: dict[Count, int], **kwargs: Any) -> tuple[lis
         pytest.param(
             {Count.RECEIVED: 1, Count.WOULD_CREATE: 1},
             True,
-            ["would create", "would update", "would delete", "failed"],
+            ["would create", "would update", "would delete", "failed", "missing parents"]
+            + ["predicted calls"],
             id="dry-run",
         ),
         pytest.param(

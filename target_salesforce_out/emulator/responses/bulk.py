@@ -107,10 +107,19 @@ def upload(req: Request) -> Response:
 
 
 def results(req: Request) -> Response:
-    """``GET /jobs/ingest/{job_id}/{kind}``: one of the three result CSV files."""
+    """``GET /jobs/ingest/{job_id}/{kind}``: one of the three result CSV files.
+
+    Bulk API 2.0 Developer Guide, "Get Job Unprocessed Record Results", spells the path
+    ``unprocessedrecords``; clients such as simple-salesforce ask for ``unprocessedRecords``.
+    Both answer: whether Salesforce matches that segment case-insensitively is not documented by
+    Salesforce (the emulator's choice).
+    """
     job = _job(req)
+    kind = req.params["kind"]
+    if kind == "unprocessedRecords":
+        kind = "unprocessedrecords"
     try:
-        data = req.backend.bulk.results(job, req.params["kind"])
+        data = req.backend.bulk.results(job, kind)
     except BulkJobError as exc:
         return _refused(req, exc)
     return Response(200, dict(_CSV), data)

@@ -177,18 +177,21 @@ def _save(
     problem = org.check_request(sobject_name, records)
     if problem is not None:
         return request_error(problem, req)
-    results = org.save(
-        operation,
-        sobject_name,
-        records,
-        external_id_field=external_id_field,
-        all_or_none=all_or_none,
-        record_fault=record_faults(req),
-        assignment=assignment(req),
-        allow_save=allow_save(req),
-        api_version=req.version,
-    )
-    sleep_records(req, len(records))
+    # One transaction: the parents it locks stay locked while it runs (row_locks.py).
+    with req.backend.locks.transaction() as parent_lock:
+        results = org.save(
+            operation,
+            sobject_name,
+            records,
+            external_id_field=external_id_field,
+            all_or_none=all_or_none,
+            record_fault=record_faults(req),
+            assignment=assignment(req),
+            allow_save=allow_save(req),
+            api_version=req.version,
+            parent_lock=parent_lock,
+        )
+        sleep_records(req, len(records))
     upsert = operation == "upsert"
     return json_response(200, [_result_json(r, upsert=upsert) for r in results], req)
 

@@ -162,8 +162,8 @@ def _run(
         else None
     )
     http_headers: dict[str, str] = {}
-    if status == 201 and isinstance(value, dict) and value.get("id"):
-        http_headers["Location"] = f"{parts.path.rstrip('/')}/{value['id']}"
+    if "Location" in headers:
+        http_headers["Location"] = headers["Location"]
     if status < 400 and value is not None:
         results[ref] = value
     return {

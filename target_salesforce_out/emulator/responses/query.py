@@ -44,7 +44,10 @@ def _execute(req: Request, *, include_deleted: bool) -> Response:
         )
     except soql.SoqlError as exc:
         return error_response(400, exc.error_code, exc.message, req)
-    cursor = Cursor(result.records, result.total_size, req.version)
+    # Aggregate results come in one batch (SOQL and SOSL Reference, "Considerations When Using
+    # GROUP BY").
+    single = max(len(result.records), 1) if result.aggregate else None
+    cursor = Cursor(result.records, result.total_size, req.version, page_size=single)
     return _page(req, cursor, 0, locator=None)
 
 
@@ -58,7 +61,7 @@ def _batch_size(req: Request) -> int:
 
 
 def _page(req: Request, cursor: Cursor, offset: int, *, locator: str | None) -> Response:
-    size = _batch_size(req)
+    size = cursor.page_size or _batch_size(req)
     end = offset + size
     done, rest = req.backend.cursors.advance(cursor, locator, end=end)
     body: dict[str, Any] = {"totalSize": cursor.total, "done": done}

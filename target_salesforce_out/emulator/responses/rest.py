@@ -9,6 +9,7 @@ from ..versions import api_versions
 from ..wire import Request, Response, json_response
 
 DAILY_BULK_BATCHES = 15000
+DAILY_QUERY_JOBS = 10000
 RESOURCES = ("sobjects", "query", "queryAll", "limits", "composite", "jobs", "search", "tooling")
 
 
@@ -35,7 +36,10 @@ def limits(req: Request) -> Response:
             "Remaining": max(DAILY_BULK_BATCHES - jobs, 0),
         },
         "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
-        "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+        "DailyBulkV2QueryJobs": {
+            "Max": DAILY_QUERY_JOBS,
+            "Remaining": max(DAILY_QUERY_JOBS - req.backend.queries.created, 0),
+        },
         "DataStorageMB": {"Max": 1024, "Remaining": 1024},
         "FileStorageMB": {"Max": 1024, "Remaining": 1024},
         "SingleEmail": {"Max": 15, "Remaining": 15},

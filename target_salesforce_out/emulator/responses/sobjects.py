@@ -31,6 +31,27 @@ from .common import (
 # Before v46.0 an upsert that updates answers 204 and results carry no "created" ("sObject Rows
 # by External ID").
 FIRST_VERSION_WITH_CREATED = 46.0
+# Resources under /sobjects/{Object}/ that the REST API Developer Guide lists besides records
+# ("sObject Describe", "sObject Get Updated", "sObject Get Deleted", "List Views", "sObject Quick
+# Actions", "Compact Layouts", "sObject Relationships", "sObject Rich Text Image Get", ...).
+OBJECT_RESOURCES = frozenset(
+    {
+        "approvallayouts",
+        "compactlayouts",
+        "deleted",
+        "describe",
+        "eventschema",
+        "layouts",
+        "listviews",
+        "platformaction",
+        "quickactions",
+        "relationships",
+        "richtextimagefields",
+        "suggestedarticles",
+        "updated",
+        "userprofiles",
+    }
+)
 
 
 # ---------------------------------------------------------------------------- describe
@@ -148,7 +169,7 @@ def upsert(req: Request) -> Response:
         created: dict[str, Any] = {"id": outcome.id, "success": True, "errors": []}
         if not legacy:
             created["created"] = True
-        return json_response(201, created, req)
+        return _with_location(json_response(201, created, req), req, obj, outcome.id)
     if legacy:
         return empty(204)
     return json_response(
@@ -196,6 +217,13 @@ def _external_id_field(req: Request) -> tuple[ObjectDef, FieldDef]:
     obj = sobject(req, req.params["sobject"])
     name = req.params["field"]
     key = obj.field(name)
+    unserved = "value" not in req.params or ids.normalize(name) is not None
+    if key is None and (unserved or name.lower() in OBJECT_RESOURCES):
+        # /sobjects/{Object}/{name}[/...] (list views, quick actions, layouts, ...) or
+        # /sobjects/{Object}/{Id}/{relationship or blob field}: resources the emulator does not
+        # serve. The plain 404 of "Status Codes and Error Responses", not an external id error
+        # that would mislead.
+        raise ErrorResponse(not_found_response(req))
     if key is None or not (key.external_id or key.id_lookup):
         raise ErrorResponse(
             error_response(
@@ -229,7 +257,20 @@ def _external_id_matches(req: Request) -> tuple[ObjectDef, FieldDef, list[str]]:
 def _create(req: Request, obj: ObjectDef) -> Response:
     record = json_object(req)
     outcome = _save_single(req, "insert", obj, record)
-    return json_response(201, {"id": outcome.id, "success": True, "errors": []}, req)
+    created = json_response(201, {"id": outcome.id, "success": True, "errors": []}, req)
+    return _with_location(created, req, obj, outcome.id)
+
+
+def _with_location(response: Response, req: Request, obj: ObjectDef, rid: str | None) -> Response:
+    """A 201 naming the new record's URL in ``Location``.
+
+    REST API Developer Guide, "Composite" (its create and upsert examples): a subrequest that
+    creates answers 201 with ``Location: /services/data/vXX.X/sobjects/{Object}/{Id}``. That the
+    top-level create and upsert send the same header is not documented by Salesforce (the
+    emulator's choice); clients read the id from the body.
+    """
+    location = f"/services/data/v{req.version}/sobjects/{obj.name}/{rid}"
+    return Response(response.status, {**response.headers, "Location": location}, response.body)
 
 
 def _save_single(

@@ -1,0 +1,36 @@
+"""The target itself against ``salesforce-emulator --tls``: ``domain`` is the https base URL and
+``REQUESTS_CA_BUNDLE`` names the CA file (set by the ``emulator`` fixture); verification stays on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from helpers import CONTACT_PROPS, CONTACT_STREAM, base_config, contacts, run_target, schema
+
+from target_salesforce_out.emulator import Emulator
+
+
+def test_target_loads_over_https(emulator: Emulator, tmp_path: Path) -> None:
+    config = base_config(emulator.base_url, tmp_path, streams={"contacts": CONTACT_STREAM})
+    messages = [schema("contacts", CONTACT_PROPS, ["contact_ref"]), *contacts(3)]
+    run = run_target(config, messages, tmp_path, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["External_Id__c"] for r in emulator.records("Contact")) == [
+        "C-0",
+        "C-1",
+        "C-2",
+    ]
+
+
+def test_target_without_the_ca_file_refuses_the_certificate(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = base_config(emulator.base_url, tmp_path, streams={"contacts": CONTACT_STREAM})
+    env = {k: v for k, v in os.environ.items() if k not in {"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"}}
+    run = run_target(
+        config, [schema("contacts", CONTACT_PROPS, ["contact_ref"])], tmp_path, env=env
+    )
+    assert run.returncode != 0
+    assert "certificate" in run.stderr.lower()
+    assert emulator.records("Contact") == []
