@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.predictions import collections_calls
@@ -24,11 +24,94 @@ from target_salesforce_out.sinks.rounds import split_rounds
 from target_salesforce_out.soql import find_ids, key_of
 
 if TYPE_CHECKING:
-    from target_salesforce_out.mapping import Column
+    from target_salesforce_out.describe import ObjectInfo
+    from target_salesforce_out.errors import ErrorDetail as Detail
+    from target_salesforce_out.mapping import Column, RecordMapper
+    from target_salesforce_out.operations import Operation
     from target_salesforce_out.predictions import StreamForecast
-    from target_salesforce_out.sinks.base import Item, SalesforceSink
-    from target_salesforce_out.sinks.bulk import BulkSink
-    from target_salesforce_out.sinks.rest import RestSink
+    from target_salesforce_out.runtime import Runtime
+    from target_salesforce_out.settings import StreamSettings
+    from target_salesforce_out.sinks.bulk_csv import RowFormat
+    from target_salesforce_out.sinks.item import Item
+    from target_salesforce_out.soql import MatchKey
+
+
+class SalesforceSink(Protocol):
+    """What the dry run uses of a sink (``sinks.base.SalesforceSink`` has it).
+
+    A protocol rather than the class: the sinks call this module, so it must not import them.
+    """
+
+    stream_name: str
+    runtime: Runtime
+    mapper: RecordMapper
+    obj: ObjectInfo
+    operation: Operation
+    settings: StreamSettings
+    forecast: StreamForecast | None
+
+    def count(self, count: Count, n: int = 1) -> None:
+        """Add to one of the stream's counters."""
+
+    def reject(
+        self,
+        record: dict[str, Any],
+        detail: Detail,
+        *,
+        source: str,
+        job_id: str | None = None,
+    ) -> None:
+        """Dead-letter ``record``."""
+
+    def message(self, record: dict[str, Any], text: str) -> str:
+        """A rejection message naming the stream and the record's key."""
+        raise NotImplementedError
+
+    def key_name(self) -> str | None:
+        """Wire name of the key field, if the stream has one."""
+        raise NotImplementedError
+
+    def key_type(self, key: str) -> str:
+        """Describe type of the key field."""
+        raise NotImplementedError
+
+    def existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
+        """Ids of the org's records holding each item's ``key`` value."""
+        raise NotImplementedError
+
+
+class RestSink(SalesforceSink, Protocol):
+    """What the dry run uses of a REST sink (``sinks.rest.RestSink``): its matcher."""
+
+    def _match_key(self, item: Item) -> MatchKey | None:
+        raise NotImplementedError
+
+    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str] | None]]:
+        raise NotImplementedError
+
+    def _no_match_key(self, record: dict[str, Any]) -> Detail:
+        raise NotImplementedError
+
+
+class BulkSink(SalesforceSink, Protocol):
+    """What the dry run uses of a Bulk sink (``sinks.bulk.BulkSink``): its job cuts and rows."""
+
+    _job_op: Operation
+    _format: RowFormat
+
+    @property
+    def max_job_bytes(self) -> int:
+        """Raw CSV bytes per job."""
+        raise NotImplementedError
+
+    @property
+    def max_size(self) -> int:
+        """Records per job."""
+        raise NotImplementedError
+
+    def _cells(self, record: dict[str, Any], fields: dict[str, Any]) -> list[str] | None:
+        raise NotImplementedError
+
 
 T = TypeVar("T")
 

@@ -318,6 +318,10 @@ class StreamLedger:
         self._raw_kept = not ledger.read_only
         # Records the fast path skipped in this run (reported when the ledger closes).
         self.fast_skipped = 0
+        # For the stream's sinks (see sinks/ledger_hook.py): (key, digest) of records
+        # converted and not yet confirmed, by identity; offers of kept records in this run.
+        self.pending: dict[int, tuple[str, bytes]] = {}
+        self.offered: dict[str, int] = {}
         self._confirmed: list[tuple[int, str, bytes | None, str | None, str]] = []
         self._forgotten: list[tuple[int, str]] = []
         # Keys seen in this run and not yet written to the temporary ``seen`` table.

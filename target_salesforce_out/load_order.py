@@ -113,7 +113,11 @@ class LoadOrder:
                 for name in ("sent", "updated", "failed"):
                     step[name] = sum(st["second_pass"][name] for st in stats)
                 continue
-            step["written"] = sum(st["written"] for st in stats)
+            if stats:
+                step["written"] = sum(st["written"] for st in stats)
+            else:  # no record of the stream waited: its confirmed writes are the stream's
+                sink = next(s for s in self._all if s.stream_name == step["stream"])
+                step["written"] = sink.runtime.report.stream(sink.stream_name).written
             if step["deferred"]:
                 step["deferred_rows"] = sum(st["deferred_rows"] for st in stats)
             if step.get("levels_by"):

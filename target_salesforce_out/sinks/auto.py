@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from target_salesforce_out.sinks.base import Item
 from target_salesforce_out.sinks.bulk import BulkSink
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rest import RestSink
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 # singer-sdk 0.54.9 (private module): the function Sink._parse_timestamps_in_record uses to
 # tell which properties it parses, and as date, time or date-time.
@@ -35,6 +35,7 @@ from target_salesforce_out.planner import Reference, references_of
 from target_salesforce_out.record_types import record_type_id
 from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.settings import set_keys, stream_settings
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.ledger_hook import SinkLedger
 from target_salesforce_out.soql import find_ids, key_of
 from target_salesforce_out.validation import RecordValidator
@@ -50,13 +51,6 @@ _EXPECTED_DATELIKE = {
     "time": "HH:MM:SS, e.g. 13:45:00",
     "date-time": "ISO 8601, e.g. 2024-01-31T13:45:00Z or 2024-01-31T13:45:00+02:00",
 }
-
-
-class Item(NamedTuple):
-    """One converted record on its way to Salesforce."""
-
-    record: dict[str, Any]  # as received: what a rejection writes to the dead-letter file
-    fields: dict[str, Any]  # converted, by wire name: what is sent
 
 
 class ParentsFirst(Protocol):

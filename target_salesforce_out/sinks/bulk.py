@@ -50,9 +50,10 @@ from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, Count
 from target_salesforce_out.retry_policy import backoff_seconds
 from target_salesforce_out.sinks import bulk_job, duplicate_resend, lock_retry
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import MAX_RECORD_CHARS, RowFormat, column_kind
 from target_salesforce_out.sinks.bulk_results import ResultReader, stored_record
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.job_file import INDEX_BLOCK_ROWS, JobFile
 from target_salesforce_out.sinks.ledger_updates import update_by_id
 from target_salesforce_out.sinks.parent_groups import (

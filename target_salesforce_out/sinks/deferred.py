@@ -58,9 +58,10 @@ from target_salesforce_out.reporting import NOT_SENT, OUTCOME_UNKNOWN, Count
 from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_retryable
 from target_salesforce_out.settings import REST_MAX_BATCH
 from target_salesforce_out.sinks import bulk_job
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.bulk_csv import quote_cell, to_cell
 from target_salesforce_out.sinks.bulk_results import parse_sf_error
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rest import call_failure, record_errors, update_records
 from target_salesforce_out.soql import find_ids, key_of
 

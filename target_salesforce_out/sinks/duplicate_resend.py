@@ -23,7 +23,8 @@ from target_salesforce_out.errors import (
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import Count
 from target_salesforce_out.settings import REST_MAX_BATCH
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rest import (
     call_failure,
     create_records,

@@ -29,10 +29,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from target_salesforce_out.errors import ErrorDetail, ValueProblemError
 from target_salesforce_out.jsonl_files import RECORD_ENCODER
@@ -48,9 +48,55 @@ from target_salesforce_out.settings import REST_MAX_BATCH
 from target_salesforce_out.soql import key_of, match_key
 
 if TYPE_CHECKING:
-    from target_salesforce_out.describe import FieldInfo
-    from target_salesforce_out.mapping import Column
-    from target_salesforce_out.sinks.base import Item, SalesforceSink
+    from target_salesforce_out.describe import FieldInfo, ObjectInfo
+    from target_salesforce_out.mapping import Column, RecordMapper
+    from target_salesforce_out.runtime import Runtime
+    from target_salesforce_out.settings import StreamSettings
+    from target_salesforce_out.sinks.item import Item
+
+
+class SalesforceSink(Protocol):
+    """What the ledger uses of a sink (``sinks.base.SalesforceSink`` has it).
+
+    A protocol rather than the class: the sink holds a :class:`SinkLedger`, so this module
+    must not import the sink's.
+    """
+
+    stream_name: str
+    runtime: Runtime
+    mapper: RecordMapper
+    obj: ObjectInfo
+    operation: Operation
+    settings: StreamSettings
+    original_schema: dict[str, Any]
+
+    @property
+    def key_properties(self) -> Sequence[str]:
+        """The tap's key properties for the stream."""
+        raise NotImplementedError
+
+    @property
+    def validate_schema(self) -> bool:
+        """Whether records are checked against their SCHEMA (singer-sdk)."""
+        raise NotImplementedError
+
+    @property
+    def datetime_error_treatment(self) -> Any:
+        """What singer-sdk does with a datetime it cannot parse."""
+        raise NotImplementedError
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Whether singer-sdk adds its ``_sdc_*`` properties (``add_record_metadata``)."""
+        raise NotImplementedError
+
+    def count(self, count: Count, n: int = 1) -> None:
+        """Add to one of the stream's counters."""
+
+    def key_type(self, key: str) -> str:
+        """Describe type of the key field."""
+        raise NotImplementedError
+
 
 LOGGER = logging.getLogger("target_salesforce_out.ledger")
 
@@ -191,10 +237,11 @@ class SinkLedger:
         # of earlier runs (superseded when sent again), and for mirror (what a version lacks).
         self._tracks_seen = self._lookups or stream.has_kept or sink.settings.mirror
         # (key, digest) of records converted but not confirmed, by identity (REST batches
-        # and Bulk rows not yet written to their job file).
-        self._pending: dict[int, tuple[str, bytes]] = {}
-        # Kept records offered again in this run: their key -> offers made including this one.
-        self._offered: dict[str, int] = {}
+        # and Bulk rows not yet written to their job file), and kept records offered again in
+        # this run (key -> offers made including this one). Shared by the stream's sinks: an
+        # api auto stream converts in its REST sink and may write through its Bulk side.
+        self._pending = stream.pending
+        self._offered = stream.offered
         # Insert records to update by their remembered Id (Bulk: sent over REST), and what
         # sends them (see ledger_updates).
         self._deferred: list[Item] = []

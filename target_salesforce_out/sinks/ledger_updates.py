@@ -11,7 +11,8 @@ from __future__ import annotations
 from target_salesforce_out.errors import ErrorDetail, SalesforceOutError
 from target_salesforce_out.reporting import Count
 from target_salesforce_out.settings import REST_MAX_BATCH
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rest import call_failure, record_errors, update_records
 
 

@@ -23,7 +23,8 @@ from target_salesforce_out.errors import ErrorDetail, RecordRejectedError, Sales
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_row_lock
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rest import (
     call_failure,
     create_records,

@@ -33,7 +33,8 @@ from target_salesforce_out.errors import (
 )
 from target_salesforce_out.reporting import NOT_SENT, Count
 from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_retryable
-from target_salesforce_out.sinks.base import Item, SalesforceSink
+from target_salesforce_out.sinks.base import SalesforceSink
+from target_salesforce_out.sinks.item import Item
 from target_salesforce_out.sinks.rounds import split_rounds
 from target_salesforce_out.soql import MatchKey, find_matches, key_of, match_key
 from target_salesforce_out.wire import encode_collection

@@ -166,8 +166,14 @@ def _table(tmp_path: Path, counts: dict[Count, int], **kwargs: Any) -> tuple[lis
         pytest.param(
             {Count.RECEIVED: 1, Count.WOULD_CREATE: 1},
             True,
-            ["would create", "would update", "would delete", "failed", "missing parents"]
-            + ["predicted calls"],
+            [
+                "would create",
+                "would update",
+                "would delete",
+                "failed",
+                "missing parents",
+                "predicted calls",
+            ],
             id="dry-run",
         ),
         pytest.param(
