@@ -65,32 +65,25 @@ class SalesforceSink(Protocol):
 
     def message(self, record: dict[str, Any], text: str) -> str:
         """A rejection message naming the stream and the record's key."""
-        raise NotImplementedError
 
     def key_name(self) -> str | None:
         """Wire name of the key field, if the stream has one."""
-        raise NotImplementedError
 
     def key_type(self, key: str) -> str:
         """Describe type of the key field."""
-        raise NotImplementedError
 
     def existing(self, items: list[Item], key: str) -> dict[str, list[str]]:
         """Ids of the org's records holding each item's ``key`` value."""
-        raise NotImplementedError
 
 
 class RestSink(SalesforceSink, Protocol):
     """What the dry run uses of a REST sink (``sinks.rest.RestSink``): its matcher."""
 
-    def _match_key(self, item: Item) -> MatchKey | None:
-        raise NotImplementedError
+    def _match_key(self, item: Item) -> MatchKey | None: ...
 
-    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str] | None]]:
-        raise NotImplementedError
+    def _lookup_matches(self, items: list[Item]) -> list[tuple[Item, list[str] | None]]: ...
 
-    def _no_match_key(self, record: dict[str, Any]) -> Detail:
-        raise NotImplementedError
+    def _no_match_key(self, record: dict[str, Any]) -> Detail: ...
 
 
 class BulkSink(SalesforceSink, Protocol):
@@ -102,15 +95,12 @@ class BulkSink(SalesforceSink, Protocol):
     @property
     def max_job_bytes(self) -> int:
         """Raw CSV bytes per job."""
-        raise NotImplementedError
 
     @property
     def max_size(self) -> int:
         """Records per job."""
-        raise NotImplementedError
 
-    def _cells(self, record: dict[str, Any], fields: dict[str, Any]) -> list[str] | None:
-        raise NotImplementedError
+    def _cells(self, record: dict[str, Any], fields: dict[str, Any]) -> list[str] | None: ...
 
 
 T = TypeVar("T")

@@ -73,29 +73,24 @@ class SalesforceSink(Protocol):
     @property
     def key_properties(self) -> Sequence[str]:
         """The tap's key properties for the stream."""
-        raise NotImplementedError
 
     @property
     def validate_schema(self) -> bool:
         """Whether records are checked against their SCHEMA (singer-sdk)."""
-        raise NotImplementedError
 
     @property
     def datetime_error_treatment(self) -> Any:
         """What singer-sdk does with a datetime it cannot parse."""
-        raise NotImplementedError
 
     @property
     def include_sdc_metadata_properties(self) -> bool:
         """Whether singer-sdk adds its ``_sdc_*`` properties (``add_record_metadata``)."""
-        raise NotImplementedError
 
     def count(self, count: Count, n: int = 1) -> None:
         """Add to one of the stream's counters."""
 
     def key_type(self, key: str) -> str:
         """Describe type of the key field."""
-        raise NotImplementedError
 
 
 LOGGER = logging.getLogger("target_salesforce_out.ledger")
