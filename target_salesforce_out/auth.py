@@ -134,6 +134,15 @@ class Authenticator:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise _LoginUnavailableError(connection_failure_kind(exc), exc) from None
+            except OSError as exc:
+                # requests raises a bare OSError when REQUESTS_CA_BUNDLE (or a CA bundle it
+                # was given) names a file that is not there: a setup mistake, not an outage.
+                if "CA certificate bundle" in str(exc):
+                    raise ConfigError(
+                        f"{exc}: point REQUESTS_CA_BUNDLE at an existing CA file (the emulator "
+                        "prints its CA file's path on its second line with --tls), or unset it"
+                    ) from None
+                raise
             if response.status_code >= 500:
                 raise _LoginUnavailableError("server", None, response.status_code)
             return response

@@ -213,7 +213,9 @@ def unknown_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> li
     """Top-level names the target does not know, each with the closest known setting."""
     known = list(schema.get("properties", {}))
     return [
-        unknown_name_text("setting", name, known)
+        f"{name!r} is a per-stream key: put it under streams.<stream name> or under defaults"
+        if name in STREAM_KEYS
+        else unknown_name_text("setting", name, known)
         for name in config
         if name not in known and name not in SDK_SETTINGS_IGNORED
     ]

@@ -70,6 +70,8 @@ class Line:
     run_id: str
     schema: dict[str, Any] | None
     key_properties: list[str]
+    # A dry run's line is a prediction (the record was never sent): never replayed.
+    predicted: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Catalog:
     streams: set[str] = field(default_factory=set)
     codes: set[str] = field(default_factory=set)
     selected: int = 0
+    predicted: int = 0
 
 
 def _lines(path: Path, size: int) -> Iterator[tuple[int, Line]]:
@@ -148,6 +151,7 @@ def _parse(path: Path, number: int, raw: bytes) -> Line:
         run_id=str(entry.get("run_id") or ""),
         schema=schema if isinstance(schema, dict) else None,
         key_properties=[str(k) for k in entry.get("key_properties") or []],
+        predicted=entry.get("source") == "dry_run",
     )
 
 
@@ -156,6 +160,9 @@ def _survey(files: dict[Path, int], filters: Filters) -> Catalog:
     catalog = Catalog()
     for path, size in files.items():
         for _, line in _lines(path, size):
+            if line.predicted:
+                catalog.predicted += 1
+                continue
             catalog.streams.add(line.stream)
             catalog.codes.add(line.code)
             if line.schema is not None:
@@ -180,7 +187,7 @@ def _messages(files: dict[Path, int], filters: Filters, catalog: Catalog) -> Ite
     }
     for path, size in files.items():
         for _, line in _lines(path, size):
-            if not filters.accept(line):
+            if line.predicted or not filters.accept(line):
                 continue
             stored = catalog.schemas.get((line.stream, line.run_id))
             schema = stored or permissive[line.stream]
@@ -263,6 +270,11 @@ def replay(
         except OSError as exc:
             raise ReplayError(f"cannot read {path}: {exc.strerror or exc}") from None
     catalog = _survey(sizes, filters)
+    if catalog.predicted:
+        sys.stderr.write(
+            f"{PROG}: {catalog.predicted} line(s) written by a dry run skipped (source dry_run: "
+            "predictions, never sent)\n"
+        )
     if not catalog.selected:
         has = (
             f"the file(s) hold streams {', '.join(sorted(catalog.streams))} and codes "

@@ -49,6 +49,8 @@ from typing import Any
 
 import msgspec
 
+from target_salesforce_out.errors import ConfigError
+
 LOGGER = logging.getLogger("target_salesforce_out.ledger")
 
 # Rows written (seen keys) per executemany.
@@ -115,6 +117,14 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     runs = config.get("retry_rejected_runs")
     if runs is not None and not 0 <= int(runs) <= 100:
         problems.append(f"retry_rejected_runs {runs} must be between 0 and 100")
+    if not path:
+        # Without the ledger these settings would silently do nothing. Their defaults (false,
+        # 3) are what Meltano passes when they are left unset.
+        problems += [
+            f"{name} needs ledger_path (the ledger it works on); set ledger_path or remove {name}"
+            for name, unset in (("full_refresh", (None, False)), ("retry_rejected_runs", (None, 3)))
+            if config.get(name) not in unset
+        ]
     return problems
 
 
@@ -193,11 +203,17 @@ class Ledger:
         self.retry_runs = retry_runs
         self.run_id = uuid.uuid4().hex
         self.lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.executescript(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=FILE;"
-        )
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.executescript(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=FILE;"
+            )
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(
+                f"ledger_path {str(path)!r} cannot be used as the ledger ({exc}): give the path "
+                "of a new file or of a ledger this target wrote"
+            ) from exc
         self._streams: dict[str, StreamLedger] = {}
         self._in_transaction = False
 

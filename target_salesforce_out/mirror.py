@@ -107,6 +107,14 @@ class Mirror:
             return entry
         if runtime.dry_run:
             entry["would_delete"] = len(absent)
+            LOGGER.info(
+                "stream %r: mirror (dry run): %d record(s) missing from the new version would be "
+                "deleted in %s (report: streams.%s.mirror.would_delete)",
+                name,
+                len(absent),
+                sink.obj.name,
+                name,
+            )
             return entry
         self._delete(sink, absent, entry)
         LOGGER.info(

@@ -34,3 +34,16 @@ def test_target_without_the_ca_file_refuses_the_certificate(
     assert run.returncode != 0
     assert "certificate" in run.stderr.lower()
     assert emulator.records("Contact") == []
+
+
+def test_a_ca_file_that_is_not_there_is_a_one_line_config_error(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    config = base_config(emulator.base_url, tmp_path, streams={"contacts": CONTACT_STREAM})
+    env = {**os.environ, "REQUESTS_CA_BUNDLE": str(tmp_path / "nope.pem")}
+    run = run_target(
+        config, [schema("contacts", CONTACT_PROPS, ["contact_ref"])], tmp_path, env=env
+    )
+    assert run.returncode == 2, run.stderr
+    assert "point REQUESTS_CA_BUNDLE at an existing CA file" in run.stderr
+    assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr

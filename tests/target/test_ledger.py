@@ -193,6 +193,46 @@ def test_a_ledger_path_in_a_missing_directory_is_a_config_error(salesforce_emula
     assert "ledger_path" in run.stderr and "does not exist" in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        pytest.param("directory", "unable to open database file", id="a-directory"),
+        pytest.param("not-sqlite", "file is not a database", id="not-a-ledger"),
+    ],
+)
+def test_a_ledger_path_that_is_no_ledger_is_a_config_error(
+    where, text, salesforce_emulator, tmp_path
+):
+    config = config_for(salesforce_emulator, tmp_path, "rest")
+    path = tmp_path / where
+    if where == "directory":
+        path.mkdir()
+    else:
+        path.write_text('{"not": "a ledger"}' * 100)
+    config["ledger_path"] = str(path)
+    run = run_target(config, contact_messages(), tmp_path)
+    assert run.returncode == 2
+    assert f"cannot be used as the ledger ({text})" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "refused"),
+    [
+        pytest.param("full_refresh", True, True, id="full-refresh"),
+        pytest.param("retry_rejected_runs", 5, True, id="retry-runs"),
+        pytest.param("retry_rejected_runs", 3, False, id="retry-runs-default-as-meltano-sends"),
+        pytest.param("full_refresh", False, False, id="full-refresh-false"),
+    ],
+)
+def test_ledger_settings_without_a_ledger(setting, value, refused, salesforce_emulator, tmp_path):
+    config = {**config_for(salesforce_emulator, tmp_path, "rest"), setting: value}
+    config.pop("ledger_path", None)
+    run = run_target(config, contact_messages(), tmp_path)
+    assert (run.returncode == 2) is refused, run.stderr
+    assert (f"{setting} needs ledger_path" in run.stderr) is refused
+
+
 # -- 5. replay-safe inserts ----------------------------------------------------------------------
 
 INSERT = {

@@ -299,3 +299,22 @@ def test_replaying_into_the_file_being_replayed_is_refused(tmp_path):
     )
     assert env_proc.returncode == 2
     assert "the file being replayed" in env_proc.stderr.decode()
+
+
+def test_lines_written_by_a_dry_run_are_never_replayed(tmp_path):
+    dead = tmp_path / "dead.jsonl"
+    lines = [
+        {"stream": "contacts", "record": {"contact_ref": "C-1"}, "errorCode": "X"},
+        {
+            "stream": "contacts",
+            "record": {"contact_ref": "C-2"},
+            "errorCode": "INVALID_FIELD",
+            "source": "dry_run",
+        },
+    ]
+    dead.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    proc = _command(dead)
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = [m["record"] for m in _messages(proc.stdout) if m["type"] == "RECORD"]
+    assert records == [{"contact_ref": "C-1"}]
+    assert "1 line(s) written by a dry run skipped" in proc.stderr.decode()

@@ -88,6 +88,12 @@ CONFIG_MISTAKES = [
         id="stream-for-streams",
     ),
     pytest.param(
+        {"deleted_records": "delete"},
+        "'deleted_records' is a per-stream key: put it under streams.<stream name> or under "
+        "defaults",
+        id="stream-key-at-the-top-level",
+    ),
+    pytest.param(
         {"streams": {"contacts": {**CONTACT_STREAM, "sobjekt": "Contact"}}},
         "streams.contacts: unknown key 'sobjekt'; did you mean 'sobject'?",
         id="misspelt-stream-key",
