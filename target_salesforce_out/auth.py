@@ -202,8 +202,12 @@ class Authenticator:
                 f"{url}{TOKEN_PATH} answered HTTP {exc.status}{tries}",
                 "Salesforce may be down or in maintenance (status.salesforce.com); try later",
             )
+        hint = ""
+        if loopback and parts.scheme == "http":
+            # An emulator started with --tls closes a plain-http connection unanswered.
+            hint = f"If the emulator was started with --tls, set domain to https://{where}"
         return AuthenticationError(
-            "connection failed", f"{url}: {CONNECTION_FAILURES[exc.kind]}{tries}"
+            "connection failed", f"{url}: {CONNECTION_FAILURES[exc.kind]}{tries}", hint
         )
 
     @staticmethod

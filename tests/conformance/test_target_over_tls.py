@@ -47,3 +47,13 @@ def test_a_ca_file_that_is_not_there_is_a_one_line_config_error(
     assert run.returncode == 2, run.stderr
     assert "point REQUESTS_CA_BUNDLE at an existing CA file" in run.stderr
     assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr
+
+
+def test_plain_http_to_a_tls_emulator_says_to_use_https(emulator: Emulator, tmp_path: Path) -> None:
+    plain = emulator.base_url.replace("https://", "http://")
+    config = base_config(plain, tmp_path, streams={"contacts": CONTACT_STREAM})
+    run = run_target(
+        config, [schema("contacts", CONTACT_PROPS, ["contact_ref"])], tmp_path, env=dict(os.environ)
+    )
+    assert run.returncode == 2, run.stderr
+    assert f"set domain to {emulator.base_url}" in run.stderr
