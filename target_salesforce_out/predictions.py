@@ -12,6 +12,12 @@ run, with each write replaced by a prediction; it only reads (describe, SOQL que
   writes parents first) and that the org does not hold would make Salesforce refuse the record
   (``INVALID_FIELD``, "Foreign key external ID ... not found"); such records are rejected and
   counted per parent object, with the first few keys.
+- **Hierarchies.** A stream that looks itself up (an Account's ``Parent``) is held and released
+  level by level as in a real run (:mod:`target_salesforce_out.sinks.deferred`): a parent later
+  in the input is not missing, and the end of the input rejects the same records as a real
+  run, ``MISSING_PARENT`` and ``HIERARCHY_CYCLE``; each level is one more batch of calls (one
+  partly filled Collections call, or one Bulk job), and the org lookups of parents the run
+  has not sent count as lookups.
 - **API calls.** Per stream: sObject Collections calls (one per ``batch_size`` records of each
   round, rounds cut where a key repeats, as the real run cuts them), SOQL lookups the real
   run makes itself (update and delete by external id, ``match_fields``), and per Bulk API 2.0

@@ -100,6 +100,12 @@ class Deferral(Protocol):
     def account_unfinished(self) -> None:
         """Dead-letter what still waits (the run stopped)."""
 
+    def dry_write(self, items: list[Item], predict: Callable[[list[Item]], None]) -> None:
+        """A dry run: ``predict`` writing ``items``; those not rejected count as written."""
+
+    def rejected(self, record: dict[str, Any]) -> None:
+        """``record`` was rejected (a dry run's would-be write is then not written)."""
+
 
 class SalesforceSink(BatchSink):
     """Base of the REST and Bulk sinks."""
@@ -330,13 +336,11 @@ class SalesforceSink(BatchSink):
         self._parents_first.write_parents_first(self)
         if items:
             self.runtime.report.add_batch(self.stream_name, "rest", len(items))
+            if self.deferral is not None:  # held ones wait for their parents, dry run or not
+                items = self.deferral.admit_all(items)
             if self.runtime.dry_run:
-                self.dry_run_batch(items)
-                for record, _ in items:
-                    self.settle(record)  # counted as would-be, or rejected
+                self.write_wave(items)  # predicted, not written (see write_wave)
             else:
-                if self.deferral is not None:
-                    items = self.deferral.admit_all(items)
                 self.source_deletes.write(items, self.write_batch)
         if self.deferral is not None:
             self.deferral.release(final=False)
@@ -469,8 +473,15 @@ class SalesforceSink(BatchSink):
     def write_wave(self, items: list[Item]) -> None:
         """Write ``items`` now and wait until every record written so far has its outcome.
 
-        One level of a hierarchy: the next level's records look these up.
+        One level of a hierarchy: the next level's records look these up. A dry run predicts
+        what writing them would do instead.
         """
+        if self.runtime.dry_run:
+            if items:
+                self.dry_run_batch(items)
+                for record, _ in items:
+                    self.settle(record)  # counted as would-be, or rejected
+            return
         if items:
             self.write_batch(items)
         self.wait_for_jobs()
@@ -562,6 +573,8 @@ class SalesforceSink(BatchSink):
         )
         if self.ledger is not None:
             self.ledger.rejected(record, detail)
+        if self.deferral is not None:
+            self.deferral.rejected(record)
         with self._failures_lock:
             self._batch_failures += 1
             self._outstanding.pop(id(record), None)

@@ -225,7 +225,7 @@ class BulkSink(SalesforceSink):
 
     def accept(self, item: Item) -> None:
         """Write one converted record to the current job (the auto sink hands its own here)."""
-        if self.deferral is not None and not self.runtime.dry_run:
+        if self.deferral is not None:
             held = self.deferral.admit_all([item])
             if not held:
                 return  # waits for its parent (a hierarchy level; see sinks/deferred.py)
@@ -259,13 +259,21 @@ class BulkSink(SalesforceSink):
         """Write every row received so far and wait for its job (deletes come after)."""
         self._flush_pending()
         self._cut()
+        if self._job_plan is not None:
+            self._job_plan.cut()  # a dry run: the job a real run submits here
         self.wait_for_jobs()
 
     def write_wave(self, items: list[Item]) -> None:
-        """Write ``items`` in their own job (after every row before them) and wait for it."""
+        """Write ``items`` in their own job (after every row before them) and wait for it.
+
+        A dry run plans that job instead (see :meth:`dry_run_batch`).
+        """
         self._finish_writes()
         if items:
-            self.write_batch(items)
+            if self.runtime.dry_run:
+                self.dry_run_batch(items)
+            else:
+                self.write_batch(items)
             self._finish_writes()
 
     def wait_before_failing(self) -> None:
@@ -297,8 +305,12 @@ class BulkSink(SalesforceSink):
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be outcomes and put the rows into the jobs a real run would make."""
-        assert self._job_plan is not None
-        dry_run.bulk_batch(self, items, self._job_plan)
+        plan = self._job_plan
+        assert plan is not None
+        if self.deferral is not None:  # what it does not reject counts as written
+            self.deferral.dry_write(items, lambda batch: dry_run.bulk_batch(self, batch, plan))
+        else:
+            dry_run.bulk_batch(self, items, plan)
 
     # -- jobs in flight ----------------------------------------------------------------------
 

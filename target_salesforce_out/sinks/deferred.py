@@ -36,6 +36,14 @@ records in memory anyway) and in a SQLite file for a Bulk sink, whose memory sta
 a release works out the next level, the held records are read into memory (a 10,000-record
 hierarchy takes a few MB). The keys written so far are kept in memory, about 100 bytes each.
 STATE is withheld while any record is held (see :meth:`DeferredWrites.holds_records`).
+
+**In a dry run** records are held and released the same way, and each level is handed to the
+sink's dry run in place of a write (:meth:`DeferredWrites.dry_write`): it counts the level's
+would-be outcomes and the calls or Bulk job a real run spends on it, and a record it does not
+reject counts as written once its batch or level ends, as a real run's confirmed write does.
+Parents are looked up in the org as in a real run (read-only SOQL, counted in the predicted
+calls), and the end of the input dead-letters the same records ``MISSING_PARENT`` and
+``HIERARCHY_CYCLE``. Second passes are not predicted: a dry run sends every lookup in place.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +175,11 @@ class DeferredWrites:
         self._in_org: set[ParentKey] = set()
         self._not_in_org: set[ParentKey] = set()
         self._passing: set[int] = set()  # records whose confirm is counted, not held
+        # A dry run: records its current batch rejected (by identity), and the own keys of
+        # those it would write, written once the batch or level ends (see dry_write).
+        self._dry_rejected: set[int] = set()
+        self._dry_unsettled: list[ParentKey] = []
+        self._dry_count = 0
         self.stats: dict[str, Any] = {
             "written": 0,  # first writes confirmed (their outcome may wait for the second)
             "held": 0,
@@ -252,9 +265,7 @@ class DeferredWrites:
 
     def admit(self, item: Item) -> Item | None:
         """The item to write now (deferred lookups left out), or None when it is held."""
-        if self._sink.runtime.dry_run:
-            return item
-        if self.deferred:
+        if self.deferred and not self._sink.runtime.dry_run:
             item = self._strip(item)
         if not self.levels:
             return item
@@ -375,6 +386,38 @@ class DeferredWrites:
             self._passing.add(id(record))
         self._sink.confirm(record, Count(outcome), salesforce_id, note)
 
+    # -- a dry run's stand-in for writes ----------------------------------------------------------
+
+    def dry_write(self, items: list[Item], predict: Callable[[list[Item]], None]) -> None:
+        """``predict`` what writing ``items`` would do; note those it does not reject.
+
+        They count as written when the batch or level ends (:meth:`_dry_settle`), as a real
+        run's writes are confirmed: a child in the same batch as its parent still waits.
+        """
+        with self._lock:
+            self._dry_rejected = set()
+        predict(items)
+        with self._lock:
+            rejected, self._dry_rejected = self._dry_rejected, set()
+            for record, fields in items:
+                if id(record) not in rejected:
+                    self._dry_unsettled.extend(self._own(fields))
+                    self._dry_count += 1
+
+    def rejected(self, record: dict[str, Any]) -> None:
+        """``record`` was rejected: in a dry run, a real run would not have written it."""
+        if self._sink.runtime.dry_run:
+            with self._lock:
+                self._dry_rejected.add(id(record))
+
+    def _dry_settle(self) -> None:
+        """The dry run's would-be writes so far are written: their children may follow."""
+        with self._lock:
+            self._written.update(self._dry_unsettled)
+            self._dry_unsettled = []
+            self.stats["written"] += self._dry_count
+            self._dry_count = 0
+
     # -- levels --------------------------------------------------------------------------------
 
     def release(self, *, final: bool) -> None:
@@ -382,9 +425,11 @@ class DeferredWrites:
 
         ``final``: the input has ended; a record whose parent never came is dead-lettered.
         """
-        if self._sink.runtime.dry_run or self._held is None or not len(self._held):
+        self._dry_settle()
+        if self._held is None or not len(self._held):
             return
         self._sink.write_wave([])  # what this batch wrote has its outcome first
+        self._dry_settle()
         if final:
             self._not_in_org.clear()  # looked up once more: it may have been created since
         while True:
@@ -442,12 +487,14 @@ class DeferredWrites:
             by_field.setdefault(field, []).append(value)
         found_any = False
         sink = self._sink
+        client = sink.runtime.client
         for field, values in by_field.items():
             name = sink.obj.field(field)
             field_name = name.name if name is not None else field
-            found = find_ids(
-                sink.runtime.client, sink.obj.name, field_name, values, sink.key_type(field_name)
-            )
+            before = client.api_calls
+            found = find_ids(client, sink.obj.name, field_name, values, sink.key_type(field_name))
+            if sink.forecast is not None:  # a real run makes the same queries
+                sink.forecast.lookup_queries += client.api_calls - before
             with self._lock:
                 for value in values:
                     if value in found:
@@ -471,6 +518,7 @@ class DeferredWrites:
             len(ready),
         )
         self._sink.write_wave([item for _, item in ready])
+        self._dry_settle()
 
     def _forget(self, item: Item) -> None:
         for o in self._own(item.fields):

@@ -303,7 +303,10 @@ class RestSink(SalesforceSink):
 
     def dry_run_batch(self, items: list[Item]) -> None:
         """Count would-be creates/updates/deletes and the calls they would take (dry_run.py)."""
-        dry_run.rest_batch(self, items)
+        if self.deferral is not None:  # what it does not reject counts as written
+            self.deferral.dry_write(items, lambda batch: dry_run.rest_batch(self, batch))
+        else:
+            dry_run.rest_batch(self, items)
 
     # -- calls ---------------------------------------------------------------------------
 
