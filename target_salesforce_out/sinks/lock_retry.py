@@ -19,19 +19,13 @@ from typing import Any
 
 from target_salesforce_out.assignment_rules import auto_assign_header
 from target_salesforce_out.duplicate_rules import rule_header
-from target_salesforce_out.errors import ErrorDetail, RecordRejectedError, SalesforceOutError
+from target_salesforce_out.errors import ErrorDetail
 from target_salesforce_out.operations import Operation
 from target_salesforce_out.reporting import NOT_SENT, Count
-from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds, is_row_lock
+from target_salesforce_out.retry_policy import RECORD_RETRIES, backoff_seconds
 from target_salesforce_out.sinks.base import SalesforceSink
 from target_salesforce_out.sinks.item import Item
-from target_salesforce_out.sinks.rest import (
-    call_failure,
-    create_records,
-    record_errors,
-    update_records,
-    upsert_records,
-)
+from target_salesforce_out.sinks.rest_resend import items_to_send, send_chunk
 
 LOGGER = logging.getLogger("target_salesforce_out.bulk")
 # Records per Collections call in the first round (a quarter of the 200 a call may carry).
@@ -60,20 +54,7 @@ def resend_locked(
         len(records),
         job_id,
     )
-    failed = 0
-    items: list[Item] = []
-    for record in records:
-        try:
-            items.append(Item(record, sink.mapper.convert(record)))
-        except RecordRejectedError as exc:
-            failed += 1
-            sink.reject(record, exc.detail, source="target", job_id=job_id)
-    key = sink.key_name()
-    if job_operation is Operation.UPDATE and key is not None and key != "Id":
-        # The job's rows had their Id found by external id; the converted records have not.
-        before = len(items)
-        items = sink.with_ids(items, key)
-        failed += before - len(items)
+    items, failed = items_to_send(sink, job_operation, records, job_id)
     headers = {
         **auto_assign_header(sink.assignment_rule),
         **rule_header(sink.settings.duplicate_rules),
@@ -84,7 +65,15 @@ def resend_locked(
         locked: list[Item] = []
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            failed += _send(sink, job_operation, key, chunk, headers, job_id, locked, last=last)
+            failed += send_chunk(
+                sink,
+                job_operation,
+                chunk,
+                headers,
+                job_id,
+                unsent="not sent again over REST after a row lock",
+                locked=None if last else locked,
+            )
         if not locked:
             break
         sink.count(Count.RETRIED, len(locked))
@@ -97,52 +86,4 @@ def resend_locked(
             break
         items, size = locked, max(1, size // 2)
     sink.count(Count.LOCK_RETRY_FAILED, failed)
-    return failed
-
-
-def _send(
-    sink: SalesforceSink,
-    operation: Operation,
-    key: str | None,
-    chunk: list[Item],
-    headers: dict[str, str],
-    job_id: str,
-    locked: list[Item],
-    *,
-    last: bool,
-) -> int:
-    """One Collections call; records locked again join ``locked`` (unless ``last``).
-
-    Returns:
-        How many records failed for good.
-    """
-    client, sobject = sink.runtime.client, sink.obj.name
-    try:
-        if operation is Operation.INSERT or key is None:
-            results = create_records(client, sobject, chunk, headers)
-        elif operation.finds_by_key:
-            results = upsert_records(client, sobject, key, chunk, headers)
-        else:
-            results = update_records(client, sobject, chunk, headers)
-    except SalesforceOutError as exc:
-        detail, source = call_failure(exc, "not sent again over REST after a row lock")
-        for record, _ in chunk:
-            sink.reject(record, detail, source=source, job_id=job_id)
-        return len(chunk)
-    failed = 0
-    for item, result in zip(chunk, results, strict=False):
-        if result.get("success"):
-            created = operation is Operation.INSERT or bool(result.get("created"))
-            sink.confirm(item.record, operation.outcome(created=created), result.get("id"))
-            continue
-        error = record_errors(result)[0]
-        if not last and is_row_lock(error):
-            locked.append(item)
-            continue
-        failed += 1
-        sink.reject(item.record, error, source="salesforce", job_id=job_id)
-    for record, _ in chunk[len(results) :]:
-        failed += 1
-        detail = ErrorDetail("UNEXPECTED_RESPONSE", f"{len(results)} results for {len(chunk)}")
-        sink.reject(record, detail, source="salesforce", job_id=job_id)
     return failed
