@@ -140,14 +140,14 @@ API_ROUTES = (
     # Bulk API 2.0 query
     route("POST", _QUERY_JOBS, query_jobs.create_job),
     route("GET", _QUERY_JOBS, query_jobs.list_jobs),
-    route(ANY, _QUERY_JOBS, partial(query_jobs.not_allowed, allowed="GET,POST")),
+    route(ANY, _QUERY_JOBS, partial(bulk.not_allowed, allowed="GET,POST")),
     route("GET", _QUERY_JOB, query_jobs.job_info),
     route("PATCH", _QUERY_JOB, query_jobs.change_state),
     route("DELETE", _QUERY_JOB, query_jobs.delete_job),
     route(ANY, _QUERY_JOB, partial(query_jobs.not_allowed_on_job, allowed="GET,PATCH,DELETE")),
     route("GET", _QUERY_RESULTS, query_jobs.results),
     route(ANY, _QUERY_RESULTS, partial(query_jobs.not_allowed_on_job, allowed="GET")),
-    route(ANY, r"/jobs/query/.*", query_jobs.not_found),
+    route(ANY, r"/jobs/query/.*", bulk.not_found),
 )
 
 ROOT_ROUTES = (

@@ -23,14 +23,14 @@ _NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does
 
 def create_job(req: Request) -> Response:
     """``POST /jobs/ingest``: create an ``Open`` job."""
-    spec = _json_body(req)
+    spec = json_body(req)
     if not isinstance(spec, dict):
-        return _error(req, 400, "JSON_PARSER_ERROR", "Expected a JSON object")
+        return error_answer(req, 400, "JSON_PARSER_ERROR", "Expected a JSON object")
     try:
         created = req.backend.bulk.create(spec, req.version, req.user_id)
     except BulkJobError as exc:
         return _refused(req, exc)
-    return _json(req, 200, created)
+    return json_answer(req, 200, created)
 
 
 def list_jobs(req: Request) -> Response:
@@ -50,28 +50,28 @@ def list_jobs(req: Request) -> Response:
         if done
         else f"/services/data/v{req.version}/jobs/ingest?queryLocator={start + PAGE_SIZE}"
     )
-    return _json(req, 200, {"done": done, "records": records, "nextRecordsUrl": next_url})
+    return json_answer(req, 200, {"done": done, "records": records, "nextRecordsUrl": next_url})
 
 
 def job_info(req: Request) -> Response:
     """``GET /jobs/ingest/{job_id}``: state and counters."""
     job = _job(req)
-    return _json(req, 200, req.backend.bulk.info(job))
+    return json_answer(req, 200, req.backend.bulk.info(job))
 
 
 def change_state(req: Request) -> Response:
     """``PATCH /jobs/ingest/{job_id}`` with ``{"state": "UploadComplete" | "Aborted"}``."""
     job = _job(req)
-    spec = _json_body(req)
+    spec = json_body(req)
     wanted = spec.get("state") if isinstance(spec, dict) else None
     engine = req.backend.bulk
     try:
         if wanted == "UploadComplete":
-            return _json(req, 200, engine.close(job, _job_faults(req, job)))
+            return json_answer(req, 200, engine.close(job, _job_faults(req, job)))
         if wanted == "Aborted":
-            return _json(req, 200, engine.abort(job))
+            return json_answer(req, 200, engine.abort(job))
         shown = "null" if wanted is None else str(wanted)
-        return _error(
+        return error_answer(
             req, 400, "API_ERROR", f"Invalid value: '{shown}' supplied for property: 'state'"
         )
     except BulkJobError as exc:
@@ -98,7 +98,7 @@ def upload(req: Request) -> Response:
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError):
-            return _error(req, 400, "BULK_API_ERROR", "Unable to decompress gzip content")
+            return error_answer(req, 400, "BULK_API_ERROR", "Unable to decompress gzip content")
     try:
         req.backend.bulk.upload(job, body)
     except BulkJobError as exc:
@@ -126,13 +126,13 @@ def results(req: Request) -> Response:
 
 
 def not_found(req: Request) -> Response:
-    """404 for any other path under ``/jobs/ingest/`` (in the Bulk error layout)."""
-    return _json(req, 404, _NOT_FOUND)
+    """404 for any other path under ``/jobs/ingest/`` or ``/jobs/query/`` (Bulk error layout)."""
+    return json_answer(req, 404, _NOT_FOUND)
 
 
 def not_allowed(req: Request, *, allowed: str) -> Response:
-    """405 naming the allowed methods."""
-    return _error(
+    """405 naming the allowed methods (ingest and query jobs; the text is the emulator's choice)."""
+    return error_answer(
         req,
         405,
         "METHOD_NOT_ALLOWED",
@@ -173,12 +173,13 @@ def _job_faults(req: Request, job: Job) -> JobFaults:
     )
 
 
-def _json_body(req: Request) -> Any:
+def json_body(req: Request) -> Any:
+    """The request body as JSON, or a 400 ``JSON_PARSER_ERROR`` answer."""
     try:
         return json.loads(req.body or b"null")
     except ValueError as exc:
         raise ErrorResponse(
-            _error(req, 400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")
+            error_answer(req, 400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")
         ) from None
 
 
@@ -197,15 +198,17 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _json(req: Request, status: int, body: Any) -> Response:
+def json_answer(req: Request, status: int, body: Any) -> Response:
+    """``body`` as JSON with Salesforce's content type (pretty when the client asks)."""
     return Response(status, {"Content-Type": JSON_TYPE}, render(body, pretty=_pretty(req)))
 
 
-def _error(req: Request, status: int, code: str, message: str) -> Response:
-    return _json(req, status, [{"errorCode": code, "message": message}])
+def error_answer(req: Request, status: int, code: str, message: str) -> Response:
+    """An error in the Bulk API 2.0 layout: ``[{"errorCode", "message"}]``."""
+    return json_answer(req, status, [{"errorCode": code, "message": message}])
 
 
 def _refused(req: Request, exc: BulkJobError) -> Response:
     """The engine's refusal: 409 for a job in the wrong state, else 400."""
     status = 409 if exc.code == "INVALIDJOBSTATE" else 400
-    return _error(req, status, exc.code, exc.message)
+    return error_answer(req, status, exc.code, exc.message)

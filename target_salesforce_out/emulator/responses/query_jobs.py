@@ -8,26 +8,23 @@ and "Delete a Query Job". The jobs live in bulk_queries.py. Error arrays put ``e
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from ..bulk_queries import QueryJob, QueryJobError
-from ..wire import JSON_TYPE, ErrorResponse, Request, Response, empty, render
+from ..wire import ErrorResponse, Request, Response, empty
+from .bulk import error_answer, json_answer, json_body, not_allowed, not_found
 
 PAGE_SIZE = 1000
-_NOT_FOUND_MESSAGE = "The requested resource does not exist"
 
 
 def create_job(req: Request) -> Response:
     """``POST /jobs/query``: create a job (already ``UploadComplete``)."""
-    spec = _json_body(req)
+    spec = json_body(req)
     if not isinstance(spec, dict):
-        return _error(req, 400, "JSON_PARSER_ERROR", "Expected a JSON object")
+        return error_answer(req, 400, "JSON_PARSER_ERROR", "Expected a JSON object")
     try:
         created = req.backend.queries.create(spec, req.version, req.user_id)
     except QueryJobError as exc:
         return _refused(req, exc)
-    return _json(req, 200, created)
+    return json_answer(req, 200, created)
 
 
 def list_jobs(req: Request) -> Response:
@@ -43,26 +40,26 @@ def list_jobs(req: Request) -> Response:
         if done
         else f"/services/data/v{req.version}/jobs/query?queryLocator={start + PAGE_SIZE}"
     )
-    return _json(req, 200, {"done": done, "records": records, "nextRecordsUrl": next_url})
+    return json_answer(req, 200, {"done": done, "records": records, "nextRecordsUrl": next_url})
 
 
 def job_info(req: Request) -> Response:
     """``GET /jobs/query/{job_id}``: state and counters."""
-    return _json(req, 200, req.backend.queries.info(_job(req)))
+    return json_answer(req, 200, req.backend.queries.info(_job(req)))
 
 
 def change_state(req: Request) -> Response:
     """``PATCH /jobs/query/{job_id}`` with ``{"state": "Aborted"}``, the only change allowed."""
     job = _job(req)
-    spec = _json_body(req)
+    spec = json_body(req)
     wanted = spec.get("state") if isinstance(spec, dict) else None
     if wanted != "Aborted":
         shown = "null" if wanted is None else str(wanted)
-        return _error(
+        return error_answer(
             req, 400, "API_ERROR", f"Invalid value: '{shown}' supplied for property: 'state'"
         )
     try:
-        return _json(req, 200, req.backend.queries.abort(job))
+        return json_answer(req, 200, req.backend.queries.abort(job))
     except QueryJobError as exc:
         return _refused(req, exc)
 
@@ -97,21 +94,6 @@ def results(req: Request) -> Response:
     return Response(200, headers, data)
 
 
-def not_found(req: Request) -> Response:
-    """404 for any other path under ``/jobs/query/`` (in the Bulk error layout)."""
-    return _error(req, 404, "NOT_FOUND", _NOT_FOUND_MESSAGE)
-
-
-def not_allowed(req: Request, *, allowed: str) -> Response:
-    """405 naming the allowed methods (the text is the emulator's choice, as for ingest)."""
-    return _error(
-        req,
-        405,
-        "METHOD_NOT_ALLOWED",
-        f"HTTP Method '{req.method}' not allowed. Allowed are {allowed}",
-    )
-
-
 def not_allowed_on_job(req: Request, *, allowed: str) -> Response:
     """405 on a job's resources, after the job is known to exist (else 404)."""
     _job(req)
@@ -125,22 +107,5 @@ def _job(req: Request) -> QueryJob:
     return job
 
 
-def _json_body(req: Request) -> Any:
-    try:
-        return json.loads(req.body or b"null")
-    except ValueError as exc:
-        raise ErrorResponse(
-            _error(req, 400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")
-        ) from None
-
-
-def _json(req: Request, status: int, body: Any) -> Response:
-    return Response(status, {"Content-Type": JSON_TYPE}, render(body, pretty=req.pretty))
-
-
-def _error(req: Request, status: int, code: str, message: str) -> Response:
-    return _json(req, status, [{"errorCode": code, "message": message}])
-
-
 def _refused(req: Request, exc: QueryJobError) -> Response:
-    return _error(req, exc.status, exc.code, exc.message)
+    return error_answer(req, exc.status, exc.code, exc.message)
