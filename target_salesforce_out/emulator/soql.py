@@ -806,19 +806,7 @@ class _Parser:
                 return getter(rows[0]) if rows else None
 
             ftype = path.target.type
-        descending = False
-        if self.keyword("DESC"):
-            descending = True
-        else:
-            self.keyword("ASC")
-        nulls_first = not descending
-        if self.keyword("NULLS"):
-            if self.keyword("FIRST"):
-                nulls_first = True
-            else:
-                self.expect_keyword("LAST")
-                nulls_first = False
-        return value, ftype, descending, nulls_first
+        return (value, ftype, *self.order_direction())
 
     def non_negative_int(self) -> int:
         tok = self.advance()
@@ -911,6 +899,14 @@ class _Parser:
 
     def order_item(self) -> tuple[Getter, FieldDef, bool, bool]:
         path = self.resolve(self.field_token())
+        return (path.getter, path.target, *self.order_direction())
+
+    def order_direction(self) -> tuple[bool, bool]:
+        """``[ASC|DESC] [NULLS FIRST|LAST]``: (descending, nulls first).
+
+        Nulls come first when ascending and last when descending unless the query says
+        otherwise (SOQL and SOSL Reference, ORDER BY).
+        """
         descending = False
         if self.keyword("DESC"):
             descending = True
@@ -923,7 +919,7 @@ class _Parser:
             else:
                 self.expect_keyword("LAST")
                 nulls_first = False
-        return path.getter, path.target, descending, nulls_first
+        return descending, nulls_first
 
     # ---- WHERE
     def condition(self) -> tuple[Predicate, tuple[FieldDef, list[Any]] | None]:
