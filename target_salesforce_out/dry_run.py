@@ -13,7 +13,7 @@ client's call counter moves only for the lookup being measured.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -218,6 +218,36 @@ def _multiple(sink: SalesforceSink, record: dict[str, Any], ids: list[str], show
     sink.reject(record, detail, source="dry_run")
 
 
+def _real_lookup(operation: Operation, key: str) -> bool:
+    """Whether a real run looks the records' Ids up first (update and delete by external id)."""
+    return not operation.finds_by_key and key != "Id"
+
+
+def _looked_up(
+    sink: SalesforceSink, items: list[Item], key: str, operation: Operation, missing: set[int]
+) -> Iterator[tuple[int, Item, str | None, Any, list[str]]]:
+    """Each item with its index, key (canonical, and as sent) and the org's Ids holding it.
+
+    One lookup for the batch, counted as the real run's when it makes it too. An item whose
+    key several org records hold is rejected here (``MULTIPLE_MATCHES``) when the real run
+    would look it up, and not yielded.
+    """
+    key_type = sink.key_type(key)
+    real_lookup = _real_lookup(operation, key)
+    found, queries = _measured(sink, lambda: sink.existing(items, key))
+    if real_lookup:
+        _forecast(sink).lookup_queries += queries
+    for index, item in enumerate(items):
+        value = item.fields.get(key)
+        canonical = None if value is None else key_of(value, key_type)
+        ids = found.get(canonical, []) if canonical is not None else []
+        if real_lookup and len(ids) > 1:
+            if index not in missing:
+                _multiple(sink, item.record, ids, f"{key}={value!r}")
+            continue
+        yield index, item, canonical, value, ids
+
+
 def rest_batch(sink: RestSink, items: list[Item]) -> None:
     """Count the batch's would-be outcomes and the Collections calls and lookups it would take."""
     op, forecast = sink.operation, _forecast(sink)
@@ -231,21 +261,9 @@ def rest_batch(sink: RestSink, items: list[Item]) -> None:
         sink.count(Count.WOULD_CREATE, len(items) - len(missing))  # existing ones do not matter
         forecast.collections_calls += math.ceil(len(items) / size)
         return
-    key_type = sink.key_type(key)
-    # Update and delete by external id look their records' Ids up first, as here.
-    real_lookup = not op.finds_by_key and key != "Id"
-    found, queries = _measured(sink, lambda: sink.existing(items, key))
-    if real_lookup:
-        forecast.lookup_queries += queries
+    real_lookup = _real_lookup(op, key)
     sent: list[str | None] = []
-    for index, (record, fields) in enumerate(items):
-        value = fields.get(key)
-        canonical = None if value is None else key_of(value, key_type)
-        ids = found.get(canonical, []) if canonical is not None else []
-        if real_lookup and len(ids) > 1:
-            if index not in missing:
-                _multiple(sink, record, ids, f"{key}={value!r}")
-            continue
+    for index, (record, _), canonical, _, ids in _looked_up(sink, items, key, op, missing):
         if index in missing:
             if ids or not real_lookup:
                 sent.append(canonical)
@@ -337,7 +355,6 @@ class JobPlan:
 
 def bulk_batch(sink: BulkSink, items: list[Item], plan: JobPlan) -> None:
     """Count a block of Bulk rows' would-be outcomes and put them into the planned jobs."""
-    forecast = _forecast(sink)
     missing = missing_parents(sink, items)
     job_op, key = sink._job_op, sink.key_name()
     fmt = sink._format
@@ -353,20 +370,10 @@ def bulk_batch(sink: BulkSink, items: list[Item], plan: JobPlan) -> None:
             if planned(record, fields) and index not in missing:
                 sink.count(Count.WOULD_CREATE)
         return
-    key_type = sink.key_type(key)
-    # Update and delete by external id look their records' Ids up first, as here.
-    real_lookup = not job_op.finds_by_key and key != "Id"
-    found, queries = _measured(sink, lambda: sink.existing(items, key))
-    if real_lookup:
-        forecast.lookup_queries += queries
-    for index, (record, fields) in enumerate(items):
-        value = fields.get(key)
-        canonical = None if value is None else key_of(value, key_type)
-        ids = found.get(canonical, []) if canonical is not None else []
-        if real_lookup and len(ids) > 1:
-            if index not in missing:
-                _multiple(sink, record, ids, f"{key}={value!r}")
-            continue
+    real_lookup = _real_lookup(job_op, key)
+    for index, (record, fields), canonical, value, ids in _looked_up(
+        sink, items, key, job_op, missing
+    ):
         row = {**fields, "Id": ids[0]} if real_lookup and ids else fields
         if index in missing:
             if ids or not real_lookup:
