@@ -289,6 +289,20 @@ def download_rows(
         yield from csv.reader(io.TextIOWrapper(spool, encoding="utf-8", newline=""))
 
 
+def result_rows(
+    client: SalesforceClient, job_id: str, kind: str, directory: Path
+) -> Iterator[dict[str, str]]:
+    """A results CSV's rows by lower-cased column name (``sf__id``, ``sf__error``, ``id``).
+
+    For the small jobs the target runs besides a stream's own (deletes, a second pass), which
+    read results by column name; see :func:`download_rows`.
+    """
+    rows = download_rows(client, job_id, kind, directory)
+    header = [name.lower() for name in next(rows, [])]
+    for row in rows:
+        yield dict(zip(header, row, strict=False))
+
+
 def abort_quietly(client: SalesforceClient, job_id: str) -> bool:
     """Abort a job, logging instead of raising when it cannot be (e.g. already terminal)."""
     try:

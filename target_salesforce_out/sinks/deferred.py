@@ -705,7 +705,7 @@ class DeferredWrites:
                 if kind == "successfulResults":
                     self._landed(*entry)
                 else:
-                    self._failed(*entry, parse_sf_error(row.get("sf__Error", "")), "salesforce")
+                    self._failed(*entry, parse_sf_error(row.get("sf__error", "")), "salesforce")
         state = str(info.get("state"))
         for key, row in by_id.values():
             code = NOT_SENT if state in ("Failed", "Aborted") else OUTCOME_UNKNOWN
@@ -730,14 +730,8 @@ class DeferredWrites:
     def _result_rows(
         self, job_id: str, kind: str, directory: Path
     ) -> Iterator[tuple[str, dict[str, str]]]:
-        rows = bulk_job.download_rows(self._sink.runtime.client, job_id, kind, directory)
-        header: list[str] | None = None
-        for cells in rows:
-            if header is None:
-                header = cells
-                continue
-            row = dict(zip(header, cells, strict=False))
-            yield row.get("Id") or row.get("sf__Id", ""), row
+        for row in bulk_job.result_rows(self._sink.runtime.client, job_id, kind, directory):
+            yield row.get("id") or row.get("sf__id", ""), row
 
     # -- the run's end ---------------------------------------------------------------------------
 

@@ -260,12 +260,12 @@ def _bulk_job(
         found = by18.get(to18(rid)) if id_problem(rid) is None else rid
         return found if found in waiting else None
 
-    for row in _result_rows(client, job_id, "successfulResults", directory):
+    for row in bulk_job.result_rows(client, job_id, "successfulResults", directory):
         rid = original(row)
         if rid is not None:
             del waiting[rid]
             answer(rid, None)
-    for row in _result_rows(client, job_id, "failedResults", directory):
+    for row in bulk_job.result_rows(client, job_id, "failedResults", directory):
         rid = original(row)
         if rid is None:
             continue
@@ -297,14 +297,6 @@ def _bulk_job(
             text = f"Bulk job {job_id} ({state}) gave no result for this id"
             answer(rid, ErrorDetail("BULK_RESULT_MISSING", text))
     return retry
-
-
-def _result_rows(client: Any, job_id: str, kind: str, directory: Path) -> Iterator[dict[str, str]]:
-    """A results CSV's rows by lower-cased column name (``sf__id``, ``sf__error``, ``id``)."""
-    rows = bulk_job.download_rows(client, job_id, kind, directory)
-    header = [name.lower() for name in next(rows, [])]
-    for row in rows:
-        yield dict(zip(header, row, strict=False))
 
 
 # -- rows deleted at the source -----------------------------------------------------------------
